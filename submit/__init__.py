@@ -1,0 +1,1 @@
+"""The `tenantstream` command line: local stack, demo, and (later) cluster submission."""
