@@ -1,0 +1,30 @@
+"""Shared fixtures: the real local stack for integration tests, unique names per run."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from stack import control
+from stack.config import StackConfig, load_config
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackConfig:
+    """The local stack, started if it is not running; stopped again at the end if this run started it.
+
+    Set TENANTSTREAM_KEEP_STACK=1 to leave it running for the next run.
+    """
+    cfg = load_config()
+    started = control.up(cfg)
+    yield cfg
+    if started and not os.environ.get("TENANTSTREAM_KEEP_STACK"):
+        control.down(cfg)
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short name part unique to this test, so reruns never see earlier data."""
+    return uuid.uuid4().hex[:10]

@@ -1,0 +1,42 @@
+"""The stack's Kafka broker: transactions and consumer groups behave as exactly-once needs."""
+
+from __future__ import annotations
+
+from confluent_kafka import Producer
+
+from connectors.kafka import ensure_topics, read_all
+
+
+def test_read_committed_consumer_sees_committed_records_and_never_aborted_ones(stack, unique):
+    topic = f"test.txn.{unique}"
+    ensure_topics(stack.kafka.bootstrap, [topic])
+    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap, "transactional.id": f"txn-{unique}"})
+    producer.init_transactions(10)
+    for batch, outcome in (("a", "commit"), ("b", "abort"), ("c", "commit")):
+        producer.begin_transaction()
+        for i in range(50):
+            producer.produce(topic, key=f"k{i % 7}", value=f"{batch}{i}")
+        producer.flush()
+        if outcome == "commit":
+            producer.commit_transaction()
+        else:
+            producer.abort_transaction()
+
+    values = sorted(m.value().decode() for m in read_all(stack.kafka.bootstrap, [topic], f"g-{unique}",
+                                                          expect=100))
+    assert values == sorted([f"a{i}" for i in range(50)] + [f"c{i}" for i in range(50)])
+
+
+def test_subscribed_consumer_group_receives_every_record_of_every_partition(stack, unique):
+    topic = f"test.group.{unique}"
+    ensure_topics(stack.kafka.bootstrap, [topic], partitions=3)
+    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap})
+    sent = {f"v{i}" for i in range(300)}
+    for i, value in enumerate(sorted(sent)):
+        producer.produce(topic, key=f"sensor-{i % 11}", value=value)
+    producer.flush()
+
+    received = read_all(stack.kafka.bootstrap, [topic], f"group-{unique}", expect=len(sent))
+    assert {m.value().decode() for m in received} == sent
+    assert len(received) == len(sent)
+    assert {m.partition() for m in received} == {0, 1, 2}
