@@ -28,3 +28,11 @@ def stack() -> StackConfig:
 def unique() -> str:
     """A short name part unique to this test, so reruns never see earlier data."""
     return uuid.uuid4().hex[:10]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the integration tests, and run the stack life-cycle tests (which stop the stack) last."""
+    for item in items:
+        if "integration" in item.path.parts:
+            item.add_marker(pytest.mark.integration)
+    items.sort(key=lambda item: item.get_closest_marker("stack_lifecycle") is not None)
