@@ -91,6 +91,33 @@ def _kafka_probe(cfg: StackConfig) -> None:
         raise NotReadyError("no broker in the metadata answer")
 
 
+# --- Cassandra ---------------------------------------------------------------
+
+def _cassandra_launch(cfg: StackConfig) -> Launch:
+    lib = install.maven_jars("cassandra", cfg.cache_dir, cfg.cassandra.version)
+    home = cfg.state_dir / "cassandra"
+    yaml = _render("cassandra.yaml", home / "cassandra.yaml", port=cfg.cassandra.port,
+                   storage_port=cfg.cassandra.storage_port, data_dir=cfg.data_dir("cassandra"))
+    logback = home / "logback.xml"
+    shutil.copyfile(CONF_DIR / "cassandra-logback.xml", logback)
+    options = [line for line in (CONF_DIR / "cassandra-jvm.options").read_text().splitlines()
+               if line and not line.startswith("#")]
+    heap = cfg.cassandra.heap
+    return Launch([_java(), f"-Xms{heap}", f"-Xmx{heap}", *options,
+                   f"-Dcassandra.config={yaml.as_uri()}", f"-Dcassandra.storagedir={cfg.data_dir('cassandra')}",
+                   f"-Dcassandra.logdir={cfg.log_dir}", f"-Dlogback.configurationFile={logback.as_uri()}",
+                   "-cp", f"{lib}/*", "org.apache.cassandra.service.CassandraDaemon"], {})
+
+
+def _cassandra_probe(cfg: StackConfig) -> None:
+    from connectors.cassandra import CassandraUnavailableError, release_version
+
+    try:
+        release_version(cfg.cassandra.port)
+    except CassandraUnavailableError as err:
+        raise NotReadyError(str(err)) from err
+
+
 # --- FerretDB (MongoDB wire protocol) ----------------------------------------
 
 def _ferret_launch(cfg: StackConfig) -> Launch:
@@ -164,10 +191,11 @@ def _taskmanager_probe(cfg: StackConfig) -> None:
 
 SERVERS: tuple[Server, ...] = (
     Server("kafka", lambda c: c.kafka.bootstrap, _kafka_launch, _kafka_probe),
+    Server("cassandra", lambda c: f"127.0.0.1:{c.cassandra.port}", _cassandra_launch, _cassandra_probe),
     Server("ferretdb", lambda c: f"127.0.0.1:{c.ferretdb.port}", _ferret_launch, _ferret_probe),
     Server("flink-jobmanager", lambda c: c.flink.rest_url, _flink_launcher("jobmanager.sh"),
            _jobmanager_probe),
-    Server("flink-taskmanager", lambda c: "127.0.0.1 (registered at the JobManager)",
+    Server("flink-taskmanager", lambda c: "127.0.0.1 (JobManager)",
            _flink_launcher("taskmanager.sh"), _taskmanager_probe),
 )
 

@@ -1,0 +1,66 @@
+"""Cassandra sessions, the result keyspace and tables, and idempotent upserts."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from cassandra import DriverException
+from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.policies import RoundRobinPolicy
+from cassandra.query import SimpleStatement
+
+for noisy in ("cassandra.cluster", "cassandra.connection", "cassandra.pool"):
+    logging.getLogger(noisy).setLevel(logging.CRITICAL)  # failures surface as our own errors
+
+
+class CassandraUnavailableError(RuntimeError):
+    """Cassandra did not answer a CQL request."""
+
+
+def connect(port: int, keyspace: str | None = None, timeout: float = 10.0) -> tuple[Cluster, Session]:
+    """A session on the local node (close the cluster when done)."""
+    cluster = Cluster(["127.0.0.1"], port=port, load_balancing_policy=RoundRobinPolicy(),
+                      protocol_version=5, connect_timeout=timeout, control_connection_timeout=timeout)
+    try:
+        return cluster, cluster.connect(keyspace)
+    except (NoHostAvailable, DriverException, OSError) as err:
+        cluster.shutdown()
+        raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: {err}") from err
+
+
+def release_version(port: int) -> str:
+    """Ask the node its version: one real CQL query."""
+    cluster, session = connect(port, timeout=2.0)
+    try:
+        return session.execute("SELECT release_version FROM system.local").one().release_version
+    finally:
+        cluster.shutdown()
+
+
+def ensure_keyspace(session: Session, keyspace: str, replication: int = 1) -> None:
+    """Create `keyspace` (SimpleStrategy, `replication` copies) unless it exists."""
+    session.execute(SimpleStatement(
+        f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
+        f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"))
+
+
+def ensure_table(session: Session, keyspace: str, table: str, columns: Sequence[tuple[str, str]],
+                 key: Sequence[str], clustering: Sequence[str] = ()) -> None:
+    """Create a table whose primary key makes every upsert of the same row idempotent."""
+    cols = ", ".join(f"{name} {cql_type}" for name, cql_type in columns)
+    partition = ", ".join(key)
+    primary = f"(({partition}){''.join(', ' + c for c in clustering)})"
+    session.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.{table} ({cols}, PRIMARY KEY {primary})")
+
+
+def upsert(session: Session, keyspace: str, table: str, columns: Sequence[str],
+           rows: Iterable[Sequence[object]], concurrency: int = 64) -> int:
+    """Write `rows` with a prepared INSERT (an upsert in Cassandra), many in flight; return the count."""
+    from cassandra.concurrent import execute_concurrent_with_args
+
+    statement = session.prepare(f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) "
+                                f"VALUES ({', '.join('?' * len(columns))})")
+    results = execute_concurrent_with_args(session, statement, list(rows), concurrency=concurrency,
+                                           raise_on_first_error=True)
+    return len(results)

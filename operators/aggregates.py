@@ -1,0 +1,77 @@
+"""Window aggregates as small named objects (in the manner of Quix Streams' Count, Sum, Mean).
+
+Each renders itself to a Flink SQL aggregate expression, so a job declared in
+Python aggregates in the JVM.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from operators.conditions import Condition
+
+
+def quote(column: str) -> str:
+    """A column name quoted for Flink SQL (`value` is a reserved word)."""
+    return f"`{column}`"
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many records fell into the window."""
+
+    def sql(self) -> str:
+        return "COUNT(*)"
+
+
+@dataclass(frozen=True)
+class CountIf:
+    """How many records of the window meet `condition`."""
+
+    condition: Condition
+
+    def sql(self) -> str:
+        return f"COUNT(*) FILTER (WHERE {self.condition.sql})"
+
+
+@dataclass(frozen=True)
+class Share:
+    """The fraction of the window's records that meet `condition` (fires / events)."""
+
+    condition: Condition
+
+    def sql(self) -> str:
+        return f"CAST({CountIf(self.condition).sql()} AS DOUBLE) / COUNT(*)"
+
+
+@dataclass(frozen=True)
+class _OfColumn:
+    column: str
+    function = ""
+
+    def sql(self) -> str:
+        return f"{self.function}({quote(self.column)})"
+
+
+class Sum(_OfColumn):
+    """Sum of an additive quantity over the window."""
+
+    function = "SUM"
+
+
+class Mean(_OfColumn):
+    """Arithmetic mean over the window."""
+
+    function = "AVG"
+
+
+class Min(_OfColumn):
+    """Smallest value in the window."""
+
+    function = "MIN"
+
+
+class Max(_OfColumn):
+    """Largest value in the window."""
+
+    function = "MAX"

@@ -1,0 +1,1 @@
+"""Avro record shapes (.avsc, one file per version) and their codec."""

@@ -1,0 +1,34 @@
+"""The stack's Cassandra: keyspace and table created, upserts idempotent."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from connectors.cassandra import connect, ensure_keyspace, ensure_table, release_version, upsert
+
+
+def test_node_answers_cql_with_its_release_version(stack):
+    assert release_version(stack.cassandra.port) == stack.cassandra.version
+
+
+def test_same_upsert_twice_leaves_one_row(stack, unique):
+    keyspace = f"test_{unique}"
+    cluster, session = connect(stack.cassandra.port)
+    try:
+        ensure_keyspace(session, keyspace)
+        ensure_table(session, keyspace, "alarm_rate",
+                     [("tenant", "text"), ("station_id", "text"), ("window_start", "timestamp"),
+                      ("fires", "bigint")],
+                     key=["tenant", "station_id"], clustering=["window_start"])
+        row = ("acme", "bts-1", datetime(2026, 1, 1, 4, 0, tzinfo=UTC), 3)
+        columns = ["tenant", "station_id", "window_start", "fires"]
+        assert upsert(session, keyspace, "alarm_rate", columns, [row]) == 1
+        assert upsert(session, keyspace, "alarm_rate", columns, [row]) == 1
+
+        rows = list(session.execute(f"SELECT tenant, station_id, window_start, fires FROM {keyspace}.alarm_rate"))
+        assert [(r.tenant, r.station_id, r.window_start.replace(tzinfo=UTC), r.fires) for r in rows] == [row]
+        assert {ks.keyspace_name for ks in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")
+                } >= {keyspace}
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        cluster.shutdown()
