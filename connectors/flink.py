@@ -19,10 +19,10 @@ class CheckpointSettings:
 
 
 def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
-                        restore_from: Path | None = None):
-    """A streaming TableEnvironment: EXACTLY_ONCE checkpoints, restart strategy, connector jars.
+                        restore_from: Path | None = None, extra: dict[str, str] | None = None):
+    """A streaming TableEnvironment: EXACTLY_ONCE checkpoints, restart strategy, connector jars, UTC.
 
-    `restore_from` names a checkpoint or savepoint folder to start from.
+    `restore_from` names a checkpoint or savepoint folder to start from; `extra` adds Flink settings.
     """
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
@@ -39,6 +39,8 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
         "restart-strategy.fixed-delay.attempts": str(checkpoints.restart_attempts),
         "restart-strategy.fixed-delay.delay": f"{checkpoints.restart_delay_ms} ms",
         "table.exec.source.idle-timeout": "5 s",
+        "table.local-time-zone": "UTC",
+        **(extra or {}),
     }
     if restore_from is not None:
         settings["execution.state-recovery.path"] = str(restore_from.resolve())

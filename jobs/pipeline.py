@@ -1,0 +1,233 @@
+"""A job declared in Python, planned as Flink SQL, run in the JVM.
+
+    job = (Job("alarm_rate", tenants=["acme", "globex"])
+           .source("alarms", schema="alarm_event.v2", time="event_time")
+           .key_by("station_id", "datapoint_id")
+           .window(tumbling(minutes=1))
+           .aggregate(fires=CountIf(value_above_threshold), events=Count(), rate=Share(...))
+           .to_results("alarm_rate_result.v1"))
+
+For each tenant the plan reads only `<tenant>.sensors.<stream>` and writes only
+`<tenant>.results.<job>`, `<tenant>.deadletter` and `<tenant>.late`, each through
+its own exactly-once sink. Invalid records go to the dead-letter topic with the
+reason; records behind the watermark go to the late topic; the rest are windowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from connectors.kafka import exactly_once_sink_options, source_options, table_ddl
+from operators.aggregates import quote
+from operators.validation import (
+    DECODE_ERROR_COLUMN,
+    KAFKA_TIMESTAMP_COLUMN,
+    Rule,
+    matches_tenant,
+    missing,
+    rejection_reason,
+    sql_string,
+    timestamp_in_range,
+    undecodable,
+)
+from operators.windows import Tumbling
+from schemas.sql import field_names, flink_columns
+
+FORMAT = "tenantstream-avro"
+DEAD_LETTER_SCHEMA = "dead_letter.v1"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics a job touches for one tenant; nothing else is named in its plan."""
+
+    tenant: str
+    job: str
+    stream: str
+
+    @property
+    def source(self) -> str:
+        return f"{self.tenant}.sensors.{self.stream}"
+
+    @property
+    def results(self) -> str:
+        return f"{self.tenant}.results.{self.job}"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.tenant}.deadletter"
+
+    @property
+    def late(self) -> str:
+        return f"{self.tenant}.late"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how a job runs; the defaults suit the local stack."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    out_of_orderness_s: int = 5
+    group_id: str | None = None  # Kafka consumer group; default: tenantstream.<job>
+    bounded: bool = False  # stop at the offsets that are latest when the job starts
+    # "on-periodic" (fast) or "on-event": a watermark after every record, so which records are
+    # late depends only on their order in the partition (what exact tests need)
+    watermark_emit: str = "on-periodic"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A windowed aggregate job over one sensor stream of one or more tenants."""
+
+    name: str
+    tenants: tuple[str, ...]
+    stream: str = ""
+    event_schema: str = ""
+    time_column: str = ""
+    required: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    tumbling: Tumbling | None = None
+    aggregates: tuple[tuple[str, object], ...] = ()
+    result_schema: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tenants", tuple(self.tenants))
+        if not self.tenants:
+            raise ValueError(f"job {self.name}: name at least one tenant")
+        for tenant in self.tenants:
+            if not tenant.replace("_", "").replace("-", "").isalnum():
+                raise ValueError(f"job {self.name}: tenant {tenant!r} must be letters, digits, '-' or '_'")
+
+    def _with(self, **changes: object) -> Job:
+        return dataclasses.replace(self, **changes)
+
+    def source(self, stream: str, schema: str, time: str, required: Sequence[str] = ()) -> Job:
+        """Read `<tenant>.sensors.<stream>`, records of Avro `schema`, event time in column `time`."""
+        return self._with(stream=stream, event_schema=schema, time_column=time, required=tuple(required))
+
+    def key_by(self, *columns: str) -> Job:
+        return self._with(keys=columns)
+
+    def window(self, window: Tumbling) -> Job:
+        return self._with(tumbling=window)
+
+    def aggregate(self, **aggregates: object) -> Job:
+        return self._with(aggregates=tuple(aggregates.items()))
+
+    def to_results(self, schema: str) -> Job:
+        return self._with(result_schema=schema)
+
+    def topics(self, tenant: str) -> Topics:
+        return Topics(tenant, self.name, self.stream)
+
+    def transactional_prefix(self, tenant: str, sink: str) -> str:
+        return f"tenantstream.{self.name}.{tenant}.{sink}"
+
+    def rules(self, tenant: str) -> list[Rule]:
+        return [undecodable(), *(missing(c) for c in self.required), timestamp_in_range(self.time_column),
+                matches_tenant("tenant", tenant)]
+
+
+def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
+    """The job as Flink SQL: (DDL statements, INSERT statements of one statement set)."""
+    if not (job.stream and job.tumbling and job.aggregates and job.result_schema and job.keys):
+        raise ValueError(f"job {job.name} needs a source, key_by, window, aggregate and to_results")
+    ddl, inserts = [], []
+    for tenant in job.tenants:
+        t_ddl, t_inserts = _tenant_plan(job, tenant, settings)
+        ddl += t_ddl
+        inserts += t_inserts
+    return ddl, inserts
+
+
+def kafka_source_columns(job: Job) -> list[str]:
+    """Physical columns of a Kafka source: the event's fields as decoded, plus where it came from."""
+    return [
+        *flink_columns(job.event_schema),
+        f"`{DECODE_ERROR_COLUMN}` STRING",
+        "`payload` BYTES",
+        "`kafka_partition` INT METADATA FROM 'partition' VIRTUAL",
+        "`kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
+        f"`{KAFKA_TIMESTAMP_COLUMN}` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
+    ]
+
+
+def source_ddl(job: Job, tenant: str, columns: list[str], options: dict[str, str], out_of_orderness_s: int) -> str:
+    """The tenant's source table: `columns`, the rejection reason, event time and watermark."""
+    reason = rejection_reason(job.rules(tenant))
+    return table_ddl(_table(job, tenant, "source"), [
+        *columns,
+        f"`rejection` AS {reason}",
+        # Rejected records get time 0 so they never move the watermark.
+        f"`rowtime` AS CASE WHEN ({reason}) IS NULL THEN {quote(job.time_column)} ELSE TO_TIMESTAMP_LTZ(0, 3) END",
+        f"WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{out_of_orderness_s}' SECOND",
+    ], options)
+
+
+def routing_views(job: Job, tenant: str) -> list[str]:
+    """Views that route each record once: invalid, late (behind the watermark) or on time."""
+    routed = _table(job, tenant, "routed")
+    return [
+        f"CREATE TEMPORARY VIEW `{routed}` AS SELECT *, CASE "
+        f"WHEN `rejection` IS NOT NULL THEN 'invalid' "
+        f"WHEN `rowtime` < CURRENT_WATERMARK(`rowtime`) THEN 'late' ELSE 'on_time' END AS `route` "
+        f"FROM `{_table(job, tenant, 'source')}`",
+        f"CREATE TEMPORARY VIEW `{_table(job, tenant, 'on_time')}` AS "
+        f"SELECT * FROM `{routed}` WHERE `route` = 'on_time'",
+    ]
+
+
+def results_query(job: Job, tenant: str) -> str:
+    """The windowed aggregate of the tenant's on-time records, shaped as the result schema."""
+    keys = ", ".join(quote(k) for k in job.keys)
+    aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
+    window = job.tumbling.tvf_sql(f"`{_table(job, tenant, 'on_time')}`", "rowtime")
+    select = {"tenant": sql_string(tenant), "window_start": "window_start", "window_end": "window_end",
+              **{k: quote(k) for k in job.keys}, **{n: quote(n) for n, _ in job.aggregates}}
+    result_fields = field_names(job.result_schema)
+    missing_fields = [f for f in result_fields if f not in select]
+    if missing_fields:
+        raise ValueError(f"job {job.name}: result schema {job.result_schema} has fields the job does not "
+                         f"compute: {', '.join(missing_fields)}")
+    projection = ", ".join(f"{select[f]} AS {quote(f)}" for f in result_fields)
+    return (f"SELECT {projection} FROM (SELECT {keys}, window_start, window_end, {aggregates} FROM {window} "
+            f"GROUP BY {keys}, window_start, window_end)")
+
+
+LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is behind the watermark ' || "
+               "CAST(CURRENT_WATERMARK(`rowtime`) AS STRING)")
+
+
+def diverted_query(job: Job, tenant: str, route: str) -> str:
+    """Records of `route` ('invalid' or 'late') as dead-letter records with their reason."""
+    reason = "`rejection`" if route == "invalid" else LATE_REASON
+    return (f"SELECT {sql_string(tenant)} AS `tenant`, {sql_string(job.topics(tenant).source)} AS `source_topic`, "
+            f"`kafka_partition` AS `partition`, `kafka_offset` AS `offset`, "
+            f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload` "
+            f"FROM `{_table(job, tenant, 'routed')}` WHERE `route` = {sql_string(route)}")
+
+
+def _table(job: Job, tenant: str, part: str) -> str:
+    return f"{tenant}__{job.name}__{part}"
+
+
+def _tenant_plan(job: Job, tenant: str, settings: RunSettings) -> tuple[list[str], list[str]]:
+    topics = job.topics(tenant)
+    source = source_options(settings.bootstrap, topics.source, settings.group_id or f"tenantstream.{job.name}",
+                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, bounded=settings.bounded)
+    source["scan.watermark.emit.strategy"] = settings.watermark_emit
+    ddl = [source_ddl(job, tenant, kafka_source_columns(job), source, settings.out_of_orderness_s),
+           *routing_views(job, tenant)]
+    inserts = []
+    for sink, topic, schema, query in (
+            ("results", topics.results, job.result_schema, results_query(job, tenant)),
+            ("deadletter", topics.deadletter, DEAD_LETTER_SCHEMA, diverted_query(job, tenant, "invalid")),
+            ("late", topics.late, DEAD_LETTER_SCHEMA, diverted_query(job, tenant, "late"))):
+        table = _table(job, tenant, sink)
+        ddl.append(table_ddl(table, flink_columns(schema), exactly_once_sink_options(
+            settings.bootstrap, topic, job.transactional_prefix(tenant, sink),
+            {"format": FORMAT, f"{FORMAT}.schema": schema})))
+        inserts.append(f"INSERT INTO `{table}` {query}")
+    return ddl, inserts

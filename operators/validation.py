@@ -1,0 +1,68 @@
+"""Rules that keep bad records off the main path, each with the reason it gives.
+
+A rule is a SQL condition that is true when the record is bad, and the reason
+(a SQL string expression) written to the dead-letter topic. The first rule that
+matches gives the reason; a record no rule rejects is valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+DECODE_ERROR_COLUMN = "decode_error"
+KAFKA_TIMESTAMP_COLUMN = "kafka_ts"
+
+
+def sql_string(text: str) -> str:
+    """A Flink SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class Rule:
+    rejects: str  # SQL condition, true for a bad record
+    reason: str  # SQL string expression
+
+    @staticmethod
+    def because(rejects: str, reason: str) -> Rule:
+        """A rule whose reason is fixed text."""
+        return Rule(rejects, sql_string(reason))
+
+
+def undecodable() -> Rule:
+    """Bytes the format could not decode: the format's own reason."""
+    return Rule(f"{DECODE_ERROR_COLUMN} IS NOT NULL", f"{DECODE_ERROR_COLUMN}")
+
+
+def missing(column: str) -> Rule:
+    return Rule.because(f"`{column}` IS NULL OR CHAR_LENGTH(TRIM(`{column}`)) = 0", f"missing {column}")
+
+
+def timestamp_in_range(column: str, earliest: str = "2000-01-01 00:00:00", max_ahead_hours: int = 24) -> Rule:
+    """Event times before `earliest` or more than `max_ahead_hours` after the Kafka append time are bad."""
+    return Rule(
+        f"`{column}` IS NULL OR `{column}` < TO_TIMESTAMP_LTZ({_epoch_ms(earliest)}, 3) "
+        f"OR `{column}` > {KAFKA_TIMESTAMP_COLUMN} + INTERVAL '{max_ahead_hours}' HOUR",
+        f"'bad timestamp: {column} ' || COALESCE(CAST(`{column}` AS STRING), 'missing') || "
+        f"' is before {earliest} UTC or more than {max_ahead_hours} h after the Kafka append time ' || "
+        f"CAST({KAFKA_TIMESTAMP_COLUMN} AS STRING)",
+    )
+
+
+def matches_tenant(column: str, tenant: str) -> Rule:
+    """A record that names another tenant than its topic's is rejected (an empty name is the topic's)."""
+    return Rule(f"CHAR_LENGTH(`{column}`) > 0 AND `{column}` <> {sql_string(tenant)}",
+                f"'unknown tenant: record says ' || `{column}` || ' on a topic of tenant {tenant}'")
+
+
+def rejection_reason(rules: Sequence[Rule]) -> str:
+    """A SQL expression: the reason of the first rule that rejects the record, else NULL."""
+    cases = " ".join(f"WHEN {rule.rejects} THEN {rule.reason}" for rule in rules)
+    return f"CASE {cases} ELSE CAST(NULL AS STRING) END"
+
+
+def _epoch_ms(utc: str) -> int:
+    from datetime import UTC, datetime
+
+    return int(datetime.fromisoformat(utc).replace(tzinfo=UTC).timestamp() * 1000)

@@ -1,0 +1,132 @@
+"""The alarm-rate job's routing and window SQL, run by Flink's local mini-cluster over a file of
+randomized events, equals the plain-Python oracle exactly. No server is involved."""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+
+import pytest
+
+from connectors.flink import CheckpointSettings, streaming_table_env
+from jobs.alarm_rate import alarm_rate_job
+from jobs.pipeline import diverted_query, results_query, routing_views, source_ddl
+from operators.windows import tumbling
+from tests.oracle import Reading, alarm_rate
+
+WINDOW = tumbling(seconds=10)
+DELAY_S = 2
+TENANT = "acme"
+START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a window edge
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def randomized_readings(seed: int, n: int = 1500) -> list[Reading]:
+    """Out-of-order, late, duplicate-key, window-edge and invalid readings in one partition's order."""
+    rng = random.Random(seed)
+    readings, now = [], START
+    for offset in range(n):
+        now += rng.choice([0, 7, 13, 250, 1000])
+        roll = rng.random()
+        if roll < 0.05:
+            event_time = now - rng.randrange(1, DELAY_S * 1000)  # out of order, within the bound
+        elif roll < 0.08:
+            event_time = now - rng.randrange(DELAY_S * 1000 + 1, 40_000)  # behind the watermark
+        elif roll < 0.14:
+            event_time = now - now % WINDOW.size_ms + rng.choice([0, WINDOW.size_ms - 1, WINDOW.size_ms])  # edges
+        else:
+            event_time = now
+        reading = Reading(offset=offset, kafka_ts=now + 5, tenant=rng.choice(["", TENANT]),
+                          station_id=f"bts-{rng.randrange(3)}", datapoint_id=f"dp-{rng.randrange(2)}",
+                          event_time=event_time, value=float(rng.randrange(0, 12)),
+                          threshold=rng.choice([5.0, 9.0, 11.0, 999999.0]))
+        bad = rng.random()
+        if bad < 0.01:
+            reading = Reading(offset=offset, kafka_ts=now + 5, decode_error="corrupt Avro body: test")
+        elif bad < 0.02:
+            reading = Reading(**{**reading.__dict__, "station_id": " "})
+        elif bad < 0.03:
+            reading = Reading(**{**reading.__dict__, "event_time": now + 2 * 24 * 3600 * 1000})
+        elif bad < 0.04:
+            reading = Reading(**{**reading.__dict__, "tenant": "globex"})
+        readings.append(reading)
+    return readings
+
+
+def _write_json_lines(readings: list[Reading], path) -> None:
+    with path.open("w") as out:
+        for r in readings:
+            out.write(json.dumps({
+                "tenant": r.tenant, "station_id": r.station_id, "datapoint_id": r.datapoint_id,
+                "alarm_id": f"a{r.offset}", "event_time": _iso(r.event_time), "value": r.value,
+                "valueThreshold": r.threshold, "isActive": True, "decode_error": r.decode_error,
+                "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": _iso(r.kafka_ts)}) + "\n")
+
+
+FILE_COLUMNS = ["`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING", "`alarm_id` STRING",
+                "`event_time` TIMESTAMP_LTZ(3)", "`value` DOUBLE", "`valueThreshold` DOUBLE", "`isActive` BOOLEAN",
+                "`decode_error` STRING", "`payload` BYTES", "`kafka_partition` INT", "`kafka_offset` BIGINT",
+                "`kafka_ts` TIMESTAMP_LTZ(3)"]
+
+
+def _ms(utc_text: str) -> int:
+    return int(datetime.fromisoformat(utc_text).replace(tzinfo=UTC).timestamp() * 1000)
+
+
+@pytest.fixture(scope="module")
+def flink_run(tmp_path_factory):
+    """Run the job's SQL once over the file: (readings, windows, late offsets, invalid offset -> reason)."""
+    folder = tmp_path_factory.mktemp("alarm_windows")
+    readings = randomized_readings(seed=20261125)
+    _write_json_lines(readings, folder / "events.json")
+    env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
+                              extra={"pipeline.auto-watermark-interval": "0 ms"})
+    job = alarm_rate_job([TENANT], window=WINDOW)
+    env.execute_sql(source_ddl(job, TENANT, FILE_COLUMNS, {
+        "connector": "filesystem", "path": str(folder / "events.json"), "format": "json",
+        "json.timestamp-format.standard": "ISO-8601"}, DELAY_S))
+    for view in routing_views(job, TENANT):
+        env.execute_sql(view)
+
+    def rows(query: str) -> list:
+        with env.execute_sql(query).collect() as results:
+            return list(results)
+
+    windows = {(r[0], r[1], _ms(r[2]), _ms(r[3])): (r[4], r[5], r[6]) for r in rows(
+        "SELECT station_id, datapoint_id, CAST(window_start AS STRING), CAST(window_end AS STRING), fires, events, "
+        f"rate FROM ({results_query(job, TENANT)})")}
+    diverted = "SELECT `offset`, reason FROM ({})"
+    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job, TENANT, "late"))))
+    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job, TENANT, "invalid")))}
+    return readings, windows, late, invalid
+
+
+def test_windows_equal_the_oracle_exactly(flink_run):
+    readings, windows, _, _ = flink_run
+    expected = alarm_rate(readings, TENANT, WINDOW.size_ms, DELAY_S * 1000)
+    assert windows == expected.windows
+    assert len(windows) > 50  # many windows and keys were exercised
+
+
+def test_late_records_are_exactly_those_behind_the_watermark(flink_run):
+    readings, _, late, _ = flink_run
+    expected = alarm_rate(readings, TENANT, WINDOW.size_ms, DELAY_S * 1000)
+    assert late == expected.late
+    assert len(late) > 10
+
+
+def test_invalid_records_are_diverted_with_their_reason(flink_run):
+    readings, _, _, invalid = flink_run
+    expected = alarm_rate(readings, TENANT, WINDOW.size_ms, DELAY_S * 1000)
+    assert sorted(invalid) == sorted(expected.invalid)
+    for offset, reason in invalid.items():
+        assert reason.startswith(expected.invalid[offset]), (offset, reason)
+
+
+def test_every_record_is_counted_once(flink_run):
+    readings, windows, late, invalid = flink_run
+    assert sum(events for _, events, _ in windows.values()) + len(late) + len(invalid) == len(readings)
