@@ -19,6 +19,17 @@ def kafka_connector_jar(cfg: StackConfig | None = None) -> Path:
     return jar
 
 
+FORMAT_MODULE = Path(__file__).with_name("flink-format")
+SCHEMA_DIR = Path(__file__).parents[1] / "schemas"
+
+
+def avro_format_jar(cfg: StackConfig | None = None) -> Path:
+    """The `tenantstream-avro` format (Avro single-object encoding in the JVM), built from source once."""
+    inputs = [FORMAT_MODULE / "pom.xml", *(p for p in FORMAT_MODULE.glob("src/**/*") if p.is_file()),
+              *SCHEMA_DIR.glob("*.avsc")]
+    return install.maven_package(FORMAT_MODULE, (cfg or load_config()).cache_dir, inputs)
+
+
 def pipeline_jars(cfg: StackConfig | None = None) -> list[Path]:
-    """Every jar the built-in jobs need, fetched on first use."""
-    return [kafka_connector_jar(cfg)]
+    """Every jar the built-in jobs need, fetched or built on first use."""
+    return [kafka_connector_jar(cfg), avro_format_jar(cfg)]

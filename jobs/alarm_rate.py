@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from connectors.results import ResultTable
 from jobs.pipeline import Job
 from operators.alarms import ALARM_RATE
 from operators.windows import Tumbling, tumbling
@@ -25,3 +26,7 @@ def alarm_rate_job(tenants: Sequence[str], window: Tumbling = DEFAULT_WINDOW) ->
             .window(window)
             .aggregate(**ALARM_RATE)
             .to_results("alarm_rate_result.v1"))
+
+
+ALARM_RATE_TABLE = ResultTable("alarm_rate", "alarm_rate_result.v1",
+                               partition_key=("tenant", "station_id", "datapoint_id"))

@@ -60,6 +60,26 @@ def maven_jars(component: str, cache_dir: Path, version: str = "", transitive: b
     return target
 
 
+def maven_package(module: Path, cache_dir: Path, inputs: list[Path]) -> Path:
+    """Build the jar of the Maven `module` once per content of `inputs`; return the cached jar."""
+    jar = cache_dir / "lib" / f"{module.name}-{_digest(*sorted(inputs))}.jar"
+    if jar.exists():
+        return jar
+    if shutil.which("mvn") is None:
+        raise InstallError("Maven (mvn) is not on PATH; install it (Debian package 'maven') and retry")
+    log.info("building %s with Maven into %s", module.name, jar)
+    _run(["mvn", "-B", "-q", "-f", str(module / "pom.xml"), "package", "-DskipTests"],
+         f"Maven build of {module.name}", cache_dir / "logs" / f"maven-{module.name}.log")
+    built = [j for j in (module / "target").glob("*.jar") if not j.name.startswith("original-")]
+    if len(built) != 1:
+        raise InstallError(f"Maven build of {module.name} left {len(built)} jars in {module / 'target'}")
+    jar.parent.mkdir(parents=True, exist_ok=True)
+    partial = jar.with_suffix(".partial")
+    shutil.copyfile(built[0], partial)
+    partial.rename(jar)
+    return jar
+
+
 def ferretdb_binary(cache_dir: Path) -> Path:
     """Return the FerretDB wrapper binary, building it with Go once per source version."""
     sources = [*sorted(FERRET_SOURCE.glob("*.go")), FERRET_SOURCE / "go.mod", FERRET_SOURCE / "go.sum"]

@@ -6,11 +6,19 @@ import argparse
 import logging
 import subprocess
 import sys
+from pathlib import Path
 
+from connectors.kafka import ensure_topics
+from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
+from jobs.pipeline import RunSettings
+from operators.windows import tumbling
 from stack import control
 from stack.config import load_config
 from stack.install import InstallError
 from stack.servers import SERVERS
+from submit.demo import run_demo
+from submit.local import latest_checkpoint, run_job
+from submit.simulate import SimulationSpec, alarm_events, produce
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -41,6 +49,70 @@ def _stack_logs(args: argparse.Namespace) -> int:
     return subprocess.call(tail)
 
 
+def _tenants(text: str) -> tuple[str, ...]:
+    tenants = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not tenants:
+        raise argparse.ArgumentTypeError("name at least one tenant, e.g. acme,globex")
+    return tenants
+
+
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, not {text}")
+    return value
+
+
+def _spec(args: argparse.Namespace) -> SimulationSpec:
+    return SimulationSpec(tenants=args.tenants, events=args.events, stations=args.stations,
+                          out_of_order=args.out_of_order, late=args.late, malformed=args.malformed,
+                          seed=args.seed, rate=args.rate)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    cfg = load_config()
+    spec = _spec(args)
+    ensure_topics(cfg.kafka.bootstrap, [f"{t}.sensors.alarms" for t in spec.tenants], cfg.kafka.partitions)
+    sent = produce(alarm_events(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants), rate=spec.rate)
+    print("sent " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) +
+          f" to {', '.join(f'{t}.sensors.alarms' for t in spec.tenants)}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = load_config()
+    job = alarm_rate_job(args.tenants, window=tumbling(seconds=args.window))
+    checkpoints = Path(args.checkpoint_dir or cfg.data_dir("checkpoints") / job.name)
+    restore = latest_checkpoint(checkpoints) if args.restore == "latest" else (
+        Path(args.restore) if args.restore else None)
+    if args.restore == "latest" and restore is None:
+        print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
+    settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, bounded=args.bounded,
+                           watermark_emit=args.watermarks)
+    report = run_job(job, ALARM_RATE_TABLE, cfg, settings, checkpoints, restore, args.parallelism)
+    print(f"{job.name}: read {report.events:,} records in {report.seconds:.1f} s "
+          f"({report.events_per_second:,.0f}/s), wrote {report.results_written:,} rows to Cassandra")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack)
+
+
+def _add_simulation_flags(parser: argparse.ArgumentParser, events: int) -> None:
+    parser.add_argument("--tenants", type=_tenants, default=("acme", "globex"),
+                        help="comma-separated tenants (default acme,globex)")
+    parser.add_argument("--events", type=int, default=events, help=f"records per tenant (default {events:,})")
+    parser.add_argument("--stations", type=int, default=20, help="base stations per tenant (default 20)")
+    parser.add_argument("--rate", type=float, default=0.0, help="records/s over all tenants (default: as fast "
+                        "as possible)")
+    parser.add_argument("--out-of-order", type=_share, default=0.05, help="share out of order within the "
+                        "watermark bound (default 0.05)")
+    parser.add_argument("--late", type=_share, default=0.002, help="share two windows late (default 0.002)")
+    parser.add_argument("--malformed", type=_share, default=0.002, help="share of bad records (default 0.002)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed: same seed, same records (default 7)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tenantstream",
@@ -67,6 +139,38 @@ def build_parser() -> argparse.ArgumentParser:
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many last lines (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing as the log grows")
     logs.set_defaults(func=_stack_logs)
+
+    demo = commands.add_parser(
+        "demo", help="the alarm-rate job end to end on the local stack, results printed",
+        description="Start the local stack, simulate two tenants' alarm events, run the alarm-rate job "
+                    "(bounded, exactly once), print the result rows from Cassandra and from the results "
+                    "topics and check that they agree, then stop the servers the demo started.")
+    _add_simulation_flags(demo, events=20_000)
+    demo.add_argument("--keep-stack", action="store_true", help="leave the servers running afterwards")
+    demo.set_defaults(func=_demo)
+
+    simulate = commands.add_parser(
+        "simulate", help="produce reproducible alarm events into <tenant>.sensors.alarms",
+        description="Produce BTS alarm events (Avro, keyed by sensor) for each tenant, with chosen shares of "
+                    "out-of-order, late and malformed records. The same seed gives the same records.")
+    _add_simulation_flags(simulate, events=10_000)
+    simulate.set_defaults(func=_simulate)
+
+    run = commands.add_parser(
+        "run", help="run the alarm-rate job on Flink's local mini-cluster",
+        description="Run the alarm-rate job for the given tenants on a local mini-cluster against the local "
+                    "stack, with its Cassandra results writer. Unbounded unless --bounded; Ctrl-C stops it.")
+    run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
+    run.add_argument("--window", type=int, default=60, help="tumbling window in seconds (default 60)")
+    run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
+    run.add_argument("--bounded", action="store_true", help="stop after what the topics hold now")
+    run.add_argument("--parallelism", type=int, default=1, help="Flink parallelism (default 1)")
+    run.add_argument("--checkpoint-dir", help="checkpoint folder (default: under the stack's data folder)")
+    run.add_argument("--restore", metavar="latest|PATH", help="start from the latest checkpoint in the "
+                     "checkpoint folder, or from a checkpoint/savepoint path")
+    run.add_argument("--watermarks", choices=["on-periodic", "on-event"], default="on-periodic",
+                     help="emit watermarks periodically (fast) or after every record (exact late routing)")
+    run.set_defaults(func=_run)
     return parser
 
 

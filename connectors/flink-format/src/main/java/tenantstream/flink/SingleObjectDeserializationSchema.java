@@ -13,6 +13,7 @@ import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
 
+import java.io.EOFException;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -141,8 +142,12 @@ final class SingleObjectDeserializationSchema implements DeserializationSchema<R
         SchemaCompatibility.SchemaPairCompatibility compat =
                 SchemaCompatibility.checkReaderWriterCompatibility(readerSchema, writer);
         if (compat.getType() != SchemaCompatibility.SchemaCompatibilityType.COMPATIBLE) {
+            // Only the first incompatibility, without the schema dumps of getDescription().
+            SchemaCompatibility.Incompatibility first =
+                    compat.getResult().getIncompatibilities().get(0);
             incompatible.put(fingerprint, "writer schema " + writerName + " cannot be read as "
-                    + mapping.schemaName + ": " + compat.getDescription());
+                    + mapping.schemaName + ": " + first.getType() + " " + first.getMessage()
+                    + " at " + first.getLocation());
             return null;
         }
         reader = new GenericDatumReader<>(writer, readerSchema);
@@ -151,6 +156,9 @@ final class SingleObjectDeserializationSchema implements DeserializationSchema<R
     }
 
     private static String describe(Throwable e) {
+        if (e instanceof EOFException) {
+            return "unexpected end of data (truncated record?)";
+        }
         String msg = e.getMessage();
         return msg == null || msg.isEmpty() ? e.getClass().getSimpleName() : msg;
     }

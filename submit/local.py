@@ -1,0 +1,99 @@
+"""Run a job on Flink's local mini-cluster against the local stack, with its Cassandra writer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.kafka import ensure_topics
+from connectors.results import ResultsWriter, ResultTable
+from jobs.pipeline import Job, RunSettings, plan
+from stack.config import StackConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunReport:
+    events: int  # records the job read from its source topics
+    seconds: float  # from submission until the job finished
+    results_written: int  # rows the writer upserted into Cassandra
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+def latest_checkpoint(directory: Path) -> Path | None:
+    """The newest completed checkpoint (a chk-N folder with _metadata) under `directory`."""
+    done = [m.parent for m in directory.glob("*/chk-*/_metadata")]
+    return max(done, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1])), default=None)
+
+
+def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
+    """Records in `topics` after the group's committed offsets (all of them for a new group)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        metadata = consumer.list_topics(timeout=10)
+        partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
+        total = 0
+        for tp in consumer.committed(partitions, timeout=10):
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            total += high - (tp.offset if tp.offset >= 0 else low)
+        return total
+    finally:
+        consumer.close()
+
+
+def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSettings, checkpoint_dir: Path,
+            restore_from: Path | None = None, parallelism: int = 1, keyspace: str = "tenantstream") -> RunReport:
+    """Submit `job` to a local mini-cluster and keep its results writer going until the job ends.
+
+    A bounded job ends when it has read what its topics held at the start; an unbounded one when
+    interrupted (Ctrl-C), after which the writer still copies what the job committed.
+    """
+    all_topics = [t for tenant in job.tenants for t in _topics(job, tenant)]
+    ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
+    group = settings.group_id or f"tenantstream.{job.name}"
+    events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
+    writer = ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
+                           [job.topics(t).results for t in job.tenants], group=f"{group}.cassandra",
+                           keyspace=keyspace)
+    writer_thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
+    writer_thread.start()
+
+    env = streaming_table_env(CheckpointSettings(checkpoint_dir), parallelism=parallelism,
+                              restore_from=restore_from,
+                              extra={"pipeline.name": f"{job.name}[{','.join(job.tenants)}]"})
+    ddl, inserts = plan(job, settings)
+    for statement in ddl:
+        env.execute_sql(statement)
+    statements = env.create_statement_set()
+    for insert in inserts:
+        statements.add_insert_sql(insert)
+    started = time.monotonic()
+    result = statements.execute()
+    log.info("submitted %s (Flink job %s), %d records pending, checkpoints in %s%s", job.name,
+             result.get_job_client().get_job_id(), events, checkpoint_dir,
+             f", restored from {restore_from}" if restore_from else "")
+    try:
+        result.wait()
+    except KeyboardInterrupt:
+        log.info("interrupted: cancelling the Flink job")
+        result.get_job_client().cancel().result()
+    seconds = time.monotonic() - started
+    writer.drain()
+    writer.stop()
+    writer_thread.join(timeout=30)
+    return RunReport(events, seconds, writer.written)
+
+
+def _topics(job: Job, tenant: str) -> list[str]:
+    t = job.topics(tenant)
+    return [t.source, t.results, t.deadletter, t.late]
