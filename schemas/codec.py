@@ -45,8 +45,15 @@ def schema(name: str) -> Schema:
     except FileNotFoundError:
         known = ", ".join(sorted(p.stem for p in SCHEMA_DIR.glob("*.avsc")))
         raise KeyError(f"no schema {name!r}; bundled: {known}") from None
-    fp = int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16)
-    return Schema(name, parsed, fp.to_bytes(8, "little"))
+    return Schema(name, parsed, header_fingerprint(parsed))
+
+
+def header_fingerprint(avro_schema: dict | str) -> bytes:
+    """The 8 header bytes naming `avro_schema`: its CRC-64-AVRO fingerprint, little-endian.
+
+    fastavro's hex digest already lists the bytes in that order.
+    """
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(avro_schema), "CRC-64-AVRO"))
 
 
 @cache
