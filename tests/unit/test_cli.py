@@ -1,0 +1,36 @@
+"""`tenantstream --help` explains every command; bad arguments get clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from submit.cli import build_parser, main
+
+
+@pytest.mark.parametrize("command", [["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
+                                     ["stack", "logs"], ["demo"], ["simulate"], ["run"]])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([*command, "--help"])
+    assert exit_.value.code == 0
+    assert len(capsys.readouterr().out.splitlines()) > 3
+
+
+def test_top_level_help_lists_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("stack", "demo", "simulate", "run"):
+        assert f"    {command}" in out
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["simulate", "--late", "1.5"], "a share is between 0 and 1, not 1.5"),
+    (["run", "--tenants", " , "], "name at least one tenant"),
+    (["stack", "logs", "zookeeper"], "invalid choice: 'zookeeper'"),
+])
+def test_bad_arguments_are_explained(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err

@@ -1,0 +1,50 @@
+"""The job plan names only its own tenant's topics, and refuses incomplete or inconsistent jobs."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from jobs.alarm_rate import alarm_rate_job
+from jobs.pipeline import Job, RunSettings, plan
+
+TOPIC = re.compile(r"'topic' = '([^']+)'")
+
+
+def test_each_tenant_reads_and_writes_only_its_own_topics_through_its_own_transactions():
+    ddl, inserts = plan(alarm_rate_job(["acme", "globex"]), RunSettings())
+    topics = TOPIC.findall("\n".join(ddl))
+    assert sorted(topics) == sorted(f"{t}.{s}" for t in ("acme", "globex")
+                                    for s in ("sensors.alarms", "results.alarm_rate", "deadletter", "late"))
+    prefixes = re.findall(r"'sink.transactional-id-prefix' = '([^']+)'", "\n".join(ddl))
+    assert len(prefixes) == len(set(prefixes)) == 6
+    acme_inserts = [i for i in inserts if i.startswith("INSERT INTO `acme__")]
+    assert len(acme_inserts) == 3 and all("globex" not in i for i in acme_inserts)
+
+
+def test_exactly_once_settings_are_in_every_sink_and_committed_reads_in_every_source():
+    ddl, _ = plan(alarm_rate_job(["acme"]), RunSettings())
+    sinks = [d for d in ddl if "'sink.delivery-guarantee'" in d]
+    assert len(sinks) == 3 and all("'exactly-once'" in s for s in sinks)
+    sources = [d for d in ddl if "'scan.startup.mode'" in d]
+    assert len(sources) == 1 and "'properties.isolation.level' = 'read_committed'" in sources[0]
+
+
+def test_incomplete_job_is_refused():
+    with pytest.raises(ValueError, match="needs a source, key_by, window, aggregate and to_results"):
+        plan(Job("half", tenants=["acme"]).source("alarms", schema="alarm_event.v2", time="event_time"),
+             RunSettings())
+
+
+def test_result_schema_fields_must_all_be_computed():
+    job = alarm_rate_job(["acme"])
+    incomplete = job.aggregate(events=job.aggregates[1][1])
+    with pytest.raises(ValueError, match="does not compute: fires, rate"):
+        plan(incomplete, RunSettings())
+
+
+@pytest.mark.parametrize("tenants", [[], ["acme; DROP"], ["a.b"]])
+def test_tenant_names_are_checked(tenants):
+    with pytest.raises(ValueError, match="tenant"):
+        alarm_rate_job(tenants)

@@ -1,0 +1,55 @@
+"""The simulator is reproducible and produces the shares and kinds of records it is asked for."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from schemas import codec
+from schemas.codec import DecodeError
+from submit.simulate import DECODE_ERRORS, MALFORMED_KINDS, SimulationSpec, alarm_events
+
+SPEC = SimulationSpec(tenants=("acme", "globex"), events=4000, late=0.02, malformed=0.03, seed=11)
+
+
+def test_same_seed_same_records_other_seed_other_records():
+    first = [(r.topic, r.key, r.value, r.kafka_ts) for r in alarm_events(SPEC)]
+    assert first == [(r.topic, r.key, r.value, r.kafka_ts) for r in alarm_events(SPEC)]
+    other = SimulationSpec(**{**SPEC.__dict__, "seed": 12})
+    assert first != [(r.topic, r.key, r.value, r.kafka_ts) for r in alarm_events(other)]
+
+
+def test_each_tenant_gets_its_share_of_each_kind_on_its_own_topic():
+    records = list(alarm_events(SPEC))
+    for tenant in SPEC.tenants:
+        mine = [r for r in records if r.tenant == tenant]
+        assert len(mine) == SPEC.events and {r.topic for r in mine} == {f"{tenant}.sensors.alarms"}
+        kinds = Counter(r.kind for r in mine)
+        assert set(kinds) == {"on time", "out of order", "late", *MALFORMED_KINDS}
+        assert sum(kinds[k] for k in MALFORMED_KINDS) == pytest.approx(0.03 * SPEC.events, rel=0.25)
+        assert kinds["late"] == pytest.approx(0.02 * SPEC.events * 0.9, rel=0.25)
+
+
+def test_records_are_keyed_by_sensor_and_decode_unless_meant_not_to():
+    for r in alarm_events(SimulationSpec(events=500, malformed=0.2, seed=3)):
+        if r.kind in DECODE_ERRORS:
+            with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
+                codec.decode(r.value, "alarm_event.v2")
+            continue
+        event = codec.decode(r.value, "alarm_event.v2")
+        station = event["station_id"] or r.key.decode().split("/")[0]  # a blanked id keeps its sensor's key
+        assert r.key == f"{station}/{event['datapoint_id']}".encode()
+        assert int(event["event_time"].timestamp() * 1000) == r.fields["event_time"]
+
+
+def test_late_records_are_two_windows_behind_and_out_of_order_ones_within_the_bound():
+    newest = {}
+    for r in alarm_events(SPEC):
+        t = r.fields.get("event_time")
+        if r.kind == "late":
+            assert t < newest[r.tenant] - 2 * SPEC.window_ms
+        elif r.kind == "out of order":
+            assert newest[r.tenant] - t < SPEC.out_of_orderness_ms
+        if r.kind in ("on time", "out of order", "late"):
+            newest[r.tenant] = max(newest.get(r.tenant, 0), t)
