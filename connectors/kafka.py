@@ -64,14 +64,33 @@ def table_ddl(name: str, columns: Iterable[str], options: Mapping[str, str]) -> 
 
 
 def source_options(bootstrap: str, topic: str, group: str, fmt: Mapping[str, str],
-                   bounded: bool = False) -> dict[str, str]:
-    """Kafka source options: committed records only, from the earliest offset unless restored."""
+                   stop_at: str = "") -> dict[str, str]:
+    """Kafka source options: committed records only, from the group's offsets (else the earliest).
+
+    `stop_at` bounds the source: "" never stops, "latest" stops at the offsets that are latest when
+    the job starts, "0:100,1:250" at those offsets (kept in checkpoints, so a restored job stops there too).
+    """
     options = {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
                "properties.group.id": group, "properties.isolation.level": "read_committed",
                "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest", **fmt}
-    if bounded:
+    if stop_at == "latest":
         options["scan.bounded.mode"] = "latest-offset"
+    elif stop_at:
+        options["scan.bounded.mode"] = "specific-offsets"
+        options["scan.bounded.specific-offsets"] = ";".join(
+            f"partition:{p},offset:{o}" for p, o in parse_partition_offsets(stop_at).items())
     return options
+
+
+def parse_partition_offsets(text: str) -> dict[int, int]:
+    """'0:100,1:250' -> {0: 100, 1: 250}, with a clear error for anything else."""
+    offsets = {}
+    for item in text.split(","):
+        partition, _, offset = item.strip().partition(":")
+        if not (partition.isdigit() and offset.isdigit()):
+            raise ValueError(f"stop offsets are PARTITION:OFFSET pairs like 0:100,1:250, not {text!r}")
+        offsets[int(partition)] = int(offset)
+    return offsets
 
 
 def exactly_once_sink_options(bootstrap: str, topic: str, transactional_prefix: str,

@@ -70,8 +70,8 @@ class RunSettings:
 
     bootstrap: str = "127.0.0.1:9092"
     out_of_orderness_s: int = 5
-    group_id: str | None = None  # Kafka consumer group; default: tenantstream.<job>
-    bounded: bool = False  # stop at the offsets that are latest when the job starts
+    group_id: str | None = None  # Kafka consumer group; default: tenantstream.<job>.<tenant+tenant...>
+    stop_at: str = ""  # "", "latest" or "PARTITION:OFFSET,...": see connectors.kafka.source_options
     # "on-periodic" (fast) or "on-event": a watermark after every record, so which records are
     # late depends only on their order in the partition (what exact tests need)
     watermark_emit: str = "on-periodic"
@@ -118,6 +118,10 @@ class Job:
 
     def to_results(self, schema: str) -> Job:
         return self._with(result_schema=schema)
+
+    @property
+    def default_group(self) -> str:
+        return f"tenantstream.{self.name}.{'+'.join(self.tenants)}"
 
     def topics(self, tenant: str) -> Topics:
         return Topics(tenant, self.name, self.stream)
@@ -215,8 +219,8 @@ def _table(job: Job, tenant: str, part: str) -> str:
 
 def _tenant_plan(job: Job, tenant: str, settings: RunSettings) -> tuple[list[str], list[str]]:
     topics = job.topics(tenant)
-    source = source_options(settings.bootstrap, topics.source, settings.group_id or f"tenantstream.{job.name}",
-                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, bounded=settings.bounded)
+    source = source_options(settings.bootstrap, topics.source, settings.group_id or job.default_group,
+                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
     ddl = [source_ddl(job, tenant, kafka_source_columns(job), source, settings.out_of_orderness_s),
            *routing_views(job, tenant)]

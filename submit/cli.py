@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import ensure_topics, parse_partition_offsets
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
 from operators.windows import tumbling
@@ -63,6 +63,14 @@ def _share(text: str) -> float:
     return value
 
 
+def _offsets(text: str) -> str:
+    try:
+        parse_partition_offsets(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 def _spec(args: argparse.Namespace) -> SimulationSpec:
     return SimulationSpec(tenants=args.tenants, events=args.events, stations=args.stations,
                           out_of_order=args.out_of_order, late=args.late, malformed=args.malformed,
@@ -87,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         Path(args.restore) if args.restore else None)
     if args.restore == "latest" and restore is None:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
-    settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, bounded=args.bounded,
+    settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
                            watermark_emit=args.watermarks)
     report = run_job(job, ALARM_RATE_TABLE, cfg, settings, checkpoints, restore, args.parallelism)
     print(f"{job.name}: read {report.events:,} records in {report.seconds:.1f} s "
@@ -163,7 +171,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
     run.add_argument("--window", type=int, default=60, help="tumbling window in seconds (default 60)")
     run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
-    run.add_argument("--bounded", action="store_true", help="stop after what the topics hold now")
+    bounds = run.add_mutually_exclusive_group()
+    bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest", default="",
+                        help="stop after what the topics hold when the job starts")
+    bounds.add_argument("--stop-at", metavar="P:O,...", type=_offsets, default="",
+                        help="stop at these offsets of every tenant's topic partitions (kept in checkpoints, "
+                             "so a restored job stops there too)")
     run.add_argument("--parallelism", type=int, default=1, help="Flink parallelism (default 1)")
     run.add_argument("--checkpoint-dir", help="checkpoint folder (default: under the stack's data folder)")
     run.add_argument("--restore", metavar="latest|PATH", help="start from the latest checkpoint in the "

@@ -57,7 +57,7 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         out.write("== running the alarm-rate job (bounded, exactly-once checkpoints)\n")
         job = alarm_rate_job(spec.tenants)
         with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
-            report = run_job(job, ALARM_RATE_TABLE, cfg, RunSettings(cfg.kafka.bootstrap, bounded=True),
+            report = run_job(job, ALARM_RATE_TABLE, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
                              Path(checkpoints), keyspace=DEMO_KEYSPACE)
         out.write(f"   read {report.events:,} records in {report.seconds:.1f} s "
                   f"({report.events_per_second:,.0f} records/s with start-up), "

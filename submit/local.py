@@ -60,7 +60,7 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
     """
     all_topics = [t for tenant in job.tenants for t in _topics(job, tenant)]
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
-    group = settings.group_id or f"tenantstream.{job.name}"
+    group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
     writer = ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
                            [job.topics(t).results for t in job.tenants], group=f"{group}.cassandra",

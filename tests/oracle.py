@@ -71,3 +71,22 @@ def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orde
         watermark = candidate if watermark is None else max(watermark, candidate)
     windows = {(s, d, start, start + window_ms): (f, n, f / n) for (s, d, start), (f, n) in counts.items()}
     return Outcome(windows, late, invalid)
+
+
+def readings_from(records: list, first_offset: int = 0) -> list[Reading]:
+    """Readings of simulated records as produced, in order, into one single-partition topic.
+
+    Decoding uses the Python codec (fastavro), not the job's JVM format.
+    """
+    from schemas import codec
+
+    readings = []
+    for offset, r in enumerate(records, first_offset):
+        try:
+            e = codec.decode(r.value, "alarm_event.v2")
+        except codec.DecodeError as err:
+            readings.append(Reading(offset, r.kafka_ts, decode_error=str(err).split(" (")[0].split(":")[0]))
+            continue
+        readings.append(Reading(offset, r.kafka_ts, None, e["tenant"], e["station_id"], e["datapoint_id"],
+                                int(e["event_time"].timestamp() * 1000), e["value"], e["valueThreshold"]))
+    return readings

@@ -24,7 +24,7 @@ def test_exactly_once_sql_job_output_is_visible_to_read_committed_consumer(stack
     json_format = {"format": "json"}
     env.execute_sql(table_ddl("src", ["sensor STRING", "`value` INT"],
                               source_options(stack.kafka.bootstrap, source, f"g-{unique}", json_format,
-                                             bounded=True)))
+                                             stop_at="latest")))
     env.execute_sql(table_ddl("dst", ["sensor STRING", "doubled INT"],
                               exactly_once_sink_options(stack.kafka.bootstrap, sink, f"test-{unique}",
                                                         json_format)))
