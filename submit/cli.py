@@ -64,6 +64,8 @@ def _share(text: str) -> float:
 
 
 def _offsets(text: str) -> str:
+    if not text:
+        return text  # unbounded
     try:
         parse_partition_offsets(text)
     except ValueError as err:
@@ -93,6 +95,10 @@ def _run(args: argparse.Namespace) -> int:
     checkpoints = Path(args.checkpoint_dir or cfg.data_dir("checkpoints") / job.name)
     restore = latest_checkpoint(checkpoints) if args.restore == "latest" else (
         Path(args.restore) if args.restore else None)
+    if restore is not None and args.stop_at:
+        print("error: a bounded Kafka source restored from a checkpoint never ends in this Flink (FLINK-31006); "
+              "restore without --bounded/--stop-at and stop the job with Ctrl-C", file=sys.stderr)
+        return 2
     if args.restore == "latest" and restore is None:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
     settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
@@ -172,9 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--window", type=int, default=60, help="tumbling window in seconds (default 60)")
     run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
     bounds = run.add_mutually_exclusive_group()
-    bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest", default="",
+    bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",
                         help="stop after what the topics hold when the job starts")
-    bounds.add_argument("--stop-at", metavar="P:O,...", type=_offsets, default="",
+    bounds.add_argument("--stop-at", metavar="P:O,...", type=_offsets,
                         help="stop at these offsets of every tenant's topic partitions (kept in checkpoints, "
                              "so a restored job stops there too)")
     run.add_argument("--parallelism", type=int, default=1, help="Flink parallelism (default 1)")
@@ -183,14 +189,24 @@ def build_parser() -> argparse.ArgumentParser:
                      "checkpoint folder, or from a checkpoint/savepoint path")
     run.add_argument("--watermarks", choices=["on-periodic", "on-event"], default="on-periodic",
                      help="emit watermarks periodically (fast) or after every record (exact late routing)")
-    run.set_defaults(func=_run)
+    run.set_defaults(func=_run, stop_at="")
     return parser
+
+
+def _configure_logging(level: int) -> None:
+    """Our own loggers get their handler: PyFlink's imports turn the root logger down to WARNING."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("stack", "connectors", "jobs", "submit", "bench"):
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     try:
         return args.func(args)
     except (control.StackError, InstallError) as err:
