@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from cassandra import DriverException
-from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import SimpleStatement
 
@@ -20,7 +20,8 @@ class CassandraUnavailableError(RuntimeError):
 
 def connect(port: int, keyspace: str | None = None, timeout: float = 10.0) -> tuple[Cluster, Session]:
     """A session on the local node (close the cluster when done)."""
-    cluster = Cluster(["127.0.0.1"], port=port, load_balancing_policy=RoundRobinPolicy(),
+    profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=max(timeout, 10.0))
+    cluster = Cluster(["127.0.0.1"], port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                       protocol_version=5, connect_timeout=timeout, control_connection_timeout=timeout)
     try:
         return cluster, cluster.connect(keyspace)

@@ -22,12 +22,32 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RunReport:
     events: int  # records the job read from its source topics
-    seconds: float  # from submission until the job finished
+    seconds: float  # from submission until the job finished and the writer caught up
+    running_seconds: float  # the same, from when Flink reported the job RUNNING (start-up excluded)
     results_written: int  # rows the writer upserted into Cassandra
 
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+    @property
+    def running_events_per_second(self) -> float:
+        return self.events / self.running_seconds if self.running_seconds else 0.0
+
+
+def when_running(job_client) -> list[float]:
+    """Start a watcher that notes (in the returned list) the moment Flink reports the job RUNNING."""
+    noted: list[float] = []
+
+    def watch() -> None:
+        from pyflink.common import JobStatus
+
+        while job_client.get_job_status().result() == JobStatus.CREATED:
+            time.sleep(0.05)
+        noted.append(time.monotonic())
+
+    threading.Thread(target=watch, name="job-status", daemon=True).start()
+    return noted
 
 
 def latest_checkpoint(directory: Path) -> Path | None:
@@ -79,6 +99,7 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
         statements.add_insert_sql(insert)
     started = time.monotonic()
     result = statements.execute()
+    running = when_running(result.get_job_client())
     log.info("submitted %s (Flink job %s), %d records pending, checkpoints in %s%s", job.name,
              result.get_job_client().get_job_id(), events, checkpoint_dir,
              f", restored from {restore_from}" if restore_from else "")
@@ -87,11 +108,11 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
     except KeyboardInterrupt:
         log.info("interrupted: cancelling the Flink job")
         result.get_job_client().cancel().result()
-    seconds = time.monotonic() - started
     writer.drain()
     writer.stop()
     writer_thread.join(timeout=30)
-    return RunReport(events, seconds, writer.written)
+    ended = time.monotonic()
+    return RunReport(events, ended - started, ended - (running[0] if running else started), writer.written)
 
 
 def _topics(job: Job, tenant: str) -> list[str]:

@@ -1,0 +1,1 @@
+"""Benchmarks of the jobs against their peers, measured in the same run on the same events."""
