@@ -10,7 +10,8 @@ JSON with a plain Producer. Run from the project venv:
 
 It prints one JSON line: name, events consumed, seconds (first record received
 until the last expected record was processed and every result flushed), results
-emitted, version (null: no peer library).
+emitted, version (null: no peer library). With no record for --idle-timeout
+seconds it stops early, still prints the line, and exits 1.
 
 The watermark is kept per topic partition (max event time seen there - 5 s), as
 Flink and Quix Streams do: a topic's partitions are fetched in batches, so one
@@ -69,6 +70,8 @@ def arguments(description: str, argv: list[str] | None = None) -> argparse.Names
     p.add_argument("--output-topic", required=True, help="topic for the window results (JSON)")
     p.add_argument("--window-ms", type=int, default=60_000, help="tumbling window size")
     p.add_argument("--grace-ms", type=int, default=5_000, help="watermark out-of-orderness")
+    p.add_argument("--idle-timeout", type=float, default=60.0,
+                   help="give up after this many seconds without a record (then exit status 1)")
     args = p.parse_args(argv)
     args.topics = [t for t in args.topics.split(",") if t]
     return args
@@ -136,10 +139,14 @@ def run(args: argparse.Namespace) -> dict:
     partitions: dict[tuple[str, int], Windows] = {}
     consumed = emitted = 0
     first: float | None = None
+    last = time.perf_counter()
     consumer.subscribe(args.topics)
     try:
-        while consumed < args.expected:
-            for msg in consumer.consume(min(1000, args.expected - consumed), timeout=1.0):
+        while consumed < args.expected and time.perf_counter() - last < args.idle_timeout:
+            msgs = consumer.consume(min(1000, args.expected - consumed), timeout=1.0)
+            if msgs:
+                last = time.perf_counter()
+            for msg in msgs:
                 if msg.error():
                     raise KafkaException(msg.error())
                 if first is None:
@@ -172,9 +179,11 @@ def run(args: argparse.Namespace) -> dict:
             "version": None}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     args = arguments(__doc__.splitlines()[0], argv)
-    print(json.dumps(run(args)), flush=True)
+    report = run(args)
+    print(json.dumps(report), flush=True)
+    return 0 if report["events"] >= args.expected else 1
 
 
 if __name__ == "__main__":

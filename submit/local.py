@@ -24,6 +24,7 @@ class RunReport:
     events: int  # records the job read from its source topics
     seconds: float  # from submission until the job finished and the writer caught up
     running_seconds: float  # the same, from when Flink reported the job RUNNING (start-up excluded)
+    job_seconds: float  # from RUNNING until the Flink job ended (the writer's catching up excluded)
     results_written: int  # rows the writer upserted into Cassandra
 
     @property
@@ -108,11 +109,13 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
     except KeyboardInterrupt:
         log.info("interrupted: cancelling the Flink job")
         result.get_job_client().cancel().result()
+    job_ended = time.monotonic()
     writer.drain()
     writer.stop()
     writer_thread.join(timeout=30)
     ended = time.monotonic()
-    return RunReport(events, ended - started, ended - (running[0] if running else started), writer.written)
+    running_since = running[0] if running else started
+    return RunReport(events, ended - started, ended - running_since, job_ended - running_since, writer.written)
 
 
 def _topics(job: Job, tenant: str) -> list[str]:
