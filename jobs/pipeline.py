@@ -25,6 +25,7 @@ from operators.validation import (
     DECODE_ERROR_COLUMN,
     KAFKA_TIMESTAMP_COLUMN,
     Rule,
+    any_rejects,
     matches_tenant,
     missing,
     rejection_reason,
@@ -129,9 +130,13 @@ class Job:
     def transactional_prefix(self, tenant: str, sink: str) -> str:
         return f"tenantstream.{self.name}.{tenant}.{sink}"
 
+    def time_rules(self) -> list[Rule]:
+        """The rules without which a record's event time cannot be trusted to move the watermark."""
+        return [undecodable(), timestamp_in_range(self.time_column)]
+
     def rules(self, tenant: str) -> list[Rule]:
-        return [undecodable(), *(missing(c) for c in self.required), timestamp_in_range(self.time_column),
-                matches_tenant("tenant", tenant)]
+        undecodable_rule, time_rule = self.time_rules()
+        return [undecodable_rule, *(missing(c) for c in self.required), time_rule, matches_tenant("tenant", tenant)]
 
 
 def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
@@ -164,23 +169,27 @@ def source_ddl(job: Job, tenant: str, columns: list[str], options: dict[str, str
     return table_ddl(_table(job, tenant, "source"), [
         *columns,
         f"`rejection` AS {reason}",
-        # Rejected records get time 0 so they never move the watermark.
-        f"`rowtime` AS CASE WHEN ({reason}) IS NULL THEN {quote(job.time_column)} ELSE TO_TIMESTAMP_LTZ(0, 3) END",
+        # Records without a trustworthy event time get time 0 so they never move the watermark.
+        f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
+        f"ELSE {quote(job.time_column)} END",
         f"WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{out_of_orderness_s}' SECOND",
     ], options)
 
 
+# Every record takes exactly one route. Each route is its own filter over the source (Flink SQL has
+# no side outputs), written so that the cheap test comes first and the rules run only when needed.
+ROUTES = {
+    "invalid": "`rejection` IS NOT NULL",
+    "late": "`rowtime` < CURRENT_WATERMARK(`rowtime`) AND `rejection` IS NULL",
+    "on_time": "`rejection` IS NULL AND (CURRENT_WATERMARK(`rowtime`) IS NULL "
+               "OR `rowtime` >= CURRENT_WATERMARK(`rowtime`))",
+}
+
+
 def routing_views(job: Job, tenant: str) -> list[str]:
-    """Views that route each record once: invalid, late (behind the watermark) or on time."""
-    routed = _table(job, tenant, "routed")
-    return [
-        f"CREATE TEMPORARY VIEW `{routed}` AS SELECT *, CASE "
-        f"WHEN `rejection` IS NOT NULL THEN 'invalid' "
-        f"WHEN `rowtime` < CURRENT_WATERMARK(`rowtime`) THEN 'late' ELSE 'on_time' END AS `route` "
-        f"FROM `{_table(job, tenant, 'source')}`",
-        f"CREATE TEMPORARY VIEW `{_table(job, tenant, 'on_time')}` AS "
-        f"SELECT * FROM `{routed}` WHERE `route` = 'on_time'",
-    ]
+    """The on-time view that the window reads: valid records not behind the watermark."""
+    return [f"CREATE TEMPORARY VIEW `{_table(job, tenant, 'on_time')}` AS "
+            f"SELECT * FROM `{_table(job, tenant, 'source')}` WHERE {ROUTES['on_time']}"]
 
 
 def results_query(job: Job, tenant: str) -> str:
@@ -210,7 +219,7 @@ def diverted_query(job: Job, tenant: str, route: str) -> str:
     return (f"SELECT {sql_string(tenant)} AS `tenant`, {sql_string(job.topics(tenant).source)} AS `source_topic`, "
             f"`kafka_partition` AS `partition`, `kafka_offset` AS `offset`, "
             f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload` "
-            f"FROM `{_table(job, tenant, 'routed')}` WHERE `route` = {sql_string(route)}")
+            f"FROM `{_table(job, tenant, 'source')}` WHERE {ROUTES[route]}")
 
 
 def _table(job: Job, tenant: str, part: str) -> str:

@@ -36,7 +36,8 @@ def undecodable() -> Rule:
 
 
 def missing(column: str) -> Rule:
-    return Rule.because(f"`{column}` IS NULL OR CHAR_LENGTH(TRIM(`{column}`)) = 0", f"missing {column}")
+    """An absent or empty id (compared, not trimmed: no string is built per record)."""
+    return Rule.because(f"`{column}` IS NULL OR `{column}` = ''", f"missing {column}")
 
 
 def timestamp_in_range(column: str, earliest: str = "2000-01-01 00:00:00", max_ahead_hours: int = 24) -> Rule:
@@ -52,8 +53,13 @@ def timestamp_in_range(column: str, earliest: str = "2000-01-01 00:00:00", max_a
 
 def matches_tenant(column: str, tenant: str) -> Rule:
     """A record that names another tenant than its topic's is rejected (an empty name is the topic's)."""
-    return Rule(f"CHAR_LENGTH(`{column}`) > 0 AND `{column}` <> {sql_string(tenant)}",
+    return Rule(f"`{column}` <> '' AND `{column}` <> {sql_string(tenant)}",
                 f"'unknown tenant: record says ' || `{column}` || ' on a topic of tenant {tenant}'")
+
+
+def any_rejects(rules: Sequence[Rule]) -> str:
+    """A SQL condition: true when any of `rules` rejects the record."""
+    return " OR ".join(f"({rule.rejects})" for rule in rules)
 
 
 def rejection_reason(rules: Sequence[Rule]) -> str:

@@ -37,14 +37,18 @@ class Outcome:
     invalid: dict[int, str]  # offset -> first words of the reason
 
 
+def _bad_time(r: Reading) -> bool:
+    return r.event_time is None or r.event_time < EARLIEST_MS or r.event_time > r.kafka_ts + MAX_AHEAD_MS
+
+
 def invalid_reason(r: Reading, tenant: str) -> str | None:
     if r.decode_error is not None:
         return r.decode_error
-    if not r.station_id.strip():
+    if not r.station_id:
         return "missing station_id"
-    if not r.datapoint_id.strip():
+    if not r.datapoint_id:
         return "missing datapoint_id"
-    if r.event_time is None or r.event_time < EARLIEST_MS or r.event_time > r.kafka_ts + MAX_AHEAD_MS:
+    if _bad_time(r):
         return "bad timestamp"
     if r.tenant and r.tenant != tenant:
         return "unknown tenant"
@@ -57,7 +61,8 @@ def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orde
     counts: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
     for r in readings:
         reason = invalid_reason(r, tenant)
-        rowtime = 0 if reason else r.event_time
+        # Only a record whose time cannot be trusted is kept from moving the watermark.
+        rowtime = 0 if r.decode_error is not None or _bad_time(r) else r.event_time
         if reason:
             invalid[r.offset] = reason
         elif watermark is not None and rowtime < watermark:

@@ -48,7 +48,7 @@ def randomized_readings(seed: int, n: int = 1500) -> list[Reading]:
         if bad < 0.01:
             reading = Reading(offset=offset, kafka_ts=now + 5, decode_error="corrupt Avro body: test")
         elif bad < 0.02:
-            reading = Reading(**{**reading.__dict__, "station_id": " "})
+            reading = Reading(**{**reading.__dict__, "station_id": ""})
         elif bad < 0.03:
             reading = Reading(**{**reading.__dict__, "event_time": now + 2 * 24 * 3600 * 1000})
         elif bad < 0.04:
