@@ -88,8 +88,11 @@ class ResultsWriter:
                 if messages:
                     self._write(messages)
                     consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+                    log.debug("wrote %d result rows (%d in all)", len(messages), self.written)
                 elif _lag(consumer) == 0:
                     self._caught_up_at = time.monotonic()
+                else:
+                    log.debug("no new results, lag %d", _lag(consumer))
         except BaseException as err:
             self._failure = err
             raise

@@ -109,6 +109,16 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from bench.run import BenchSpec, run_bench
+
+    cfg = load_config()
+    control.up(cfg)
+    run_bench(cfg, BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
+                             parallelism=tuple(args.parallelism), quix=not args.no_quix))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack)
 
@@ -190,6 +200,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--watermarks", choices=["on-periodic", "on-event"], default="on-periodic",
                      help="emit watermarks periodically (fast) or after every record (exact late routing)")
     run.set_defaults(func=_run, stop_at="")
+
+    bench = commands.add_parser(
+        "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python",
+        description="Produce the same events once, then run each contender on them in its own process: a bare "
+                    "Kafka consumer (the ceiling), hand-written Flink SQL, the alarm-rate job (end to end, into "
+                    "Cassandra and the results topics), Quix Streams and a plain Python loop. Prints events/s, "
+                    "ratios and peak memory, and writes a JSON report under bench/results/.")
+    bench.add_argument("--events", type=int, default=2_000_000, help="events over all tenants (default 2,000,000)")
+    bench.add_argument("--tenants", type=int, default=10, help="tenants (default 10)")
+    bench.add_argument("--sensors", type=int, default=10_000, help="sensors over all tenants (default 10,000)")
+    bench.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="Flink parallelisms (default 1 2)")
+    bench.add_argument("--no-quix", action="store_true", help="skip Quix Streams (its venv takes a minute to build)")
+    bench.set_defaults(func=_bench)
     return parser
 
 
