@@ -26,6 +26,7 @@ import json
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from schemas import codec
@@ -179,11 +180,16 @@ def run(args: argparse.Namespace) -> dict:
             "version": None}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = arguments(__doc__.splitlines()[0], argv)
-    report = run(args)
+def baseline_main(doc: str, run_baseline: Callable[[argparse.Namespace], dict], argv: list[str] | None = None) -> int:
+    """Parse the shared command line, run, print the JSON report; exit 1 if records were missing."""
+    args = arguments(doc.splitlines()[0], argv)
+    report = run_baseline(args)
     print(json.dumps(report), flush=True)
     return 0 if report["events"] >= args.expected else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    return baseline_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ line, and exits 1.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -30,6 +29,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from bench.plain_python import baseline_main
 from schemas import codec
 
 NO_THRESHOLD = 999999
@@ -51,22 +51,6 @@ def parse_alarm(data: bytes | None, tenant: str, kafka_ts: int) -> dict | None:
         return None
     threshold = e["valueThreshold"]
     return {"ts": event_ms, "fire": int(e["value"] > threshold and threshold != NO_THRESHOLD)}
-
-
-def arguments(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line, the same as bench/plain_python.py's."""
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka bootstrap servers")
-    p.add_argument("--topics", required=True, help="comma-separated input topics, one per tenant (<tenant>.…)")
-    p.add_argument("--expected", type=int, required=True, help="stop after consuming this many records")
-    p.add_argument("--output-topic", required=True, help="topic for the window results (JSON)")
-    p.add_argument("--window-ms", type=int, default=60_000, help="tumbling window size")
-    p.add_argument("--grace-ms", type=int, default=5_000, help="grace period (watermark out-of-orderness)")
-    p.add_argument("--idle-timeout", type=float, default=60.0,
-                   help="give up after this many seconds without a record (then exit status 1)")
-    args = p.parse_args(argv)
-    args.topics = [t for t in args.topics.split(",") if t]
-    return args
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -137,10 +121,7 @@ def _delete_internal_topics(bootstrap: str, group: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = arguments(argv)
-    report = run(args)
-    print(json.dumps(report), flush=True)
-    return 0 if report["events"] >= args.expected else 1
+    return baseline_main(__doc__, run, argv)
 
 
 if __name__ == "__main__":
