@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from confluent_kafka import TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from connectors.cassandra import connect, ensure_keyspace, ensure_table, upsert
 from connectors.kafka import committed_consumer
@@ -82,6 +82,10 @@ class ResultsWriter:
         """Consume until stop(): decode, upsert, then commit the offsets."""
         consumer = committed_consumer(self.bootstrap, self.group)
         consumer.subscribe(self.topics)
+        # Offsets as a read_uncommitted client sees them: beyond the committed ones while a
+        # transaction is still open, which a read_committed client cannot tell from the end.
+        uncommitted = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"{self.group}.probe",
+                                "isolation.level": "read_uncommitted"})
         try:
             while not self._stop.is_set():
                 messages = consumer.consume(batch, timeout=0.5)
@@ -89,15 +93,16 @@ class ResultsWriter:
                     self._write(messages)
                     consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
                     log.debug("wrote %d result rows (%d in all)", len(messages), self.written)
-                elif _lag(consumer) == 0:
+                elif (lag := _lag(consumer, uncommitted)) == 0:
                     self._caught_up_at = time.monotonic()
                 else:
-                    log.debug("no new results, lag %d", _lag(consumer))
+                    log.debug("no new results yet, %d records behind or in open transactions", lag)
         except BaseException as err:
             self._failure = err
             raise
         finally:
             consumer.close()
+            uncommitted.close()
             self.cluster.shutdown()
 
     def _write(self, messages: list) -> None:
@@ -133,15 +138,21 @@ class ResultsWriter:
         raise TimeoutError(f"results writer did not catch up with {self.topics} in {timeout:.0f} s")
 
 
-def _lag(consumer) -> int:
-    """Records of the assigned partitions not yet consumed (past control markers, as positions are)."""
+def _lag(consumer: Consumer, uncommitted: Consumer) -> int:
+    """Records of the assigned partitions not yet consumed, counting those of open transactions.
+
+    `consumer` reads committed records; its position passes transaction markers, so it reaches the
+    last stable offset once it has read everything committed. Records of a transaction still open
+    lie between that offset and the end that `uncommitted` sees.
+    """
     assigned = consumer.assignment()
     if not assigned:
         return 1
     lag = 0
     for tp in consumer.position(assigned):
-        _, high = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
-        lag += max(0, high - (tp.offset if tp.offset >= 0 else 0))
+        _, stable = consumer.get_watermark_offsets(tp, timeout=10, cached=False)
+        _, end = uncommitted.get_watermark_offsets(tp, timeout=10, cached=False)
+        lag += max(0, stable - max(tp.offset, 0)) + max(0, end - stable)
     return lag
 
 
