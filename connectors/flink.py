@@ -24,10 +24,9 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
 
     `restore_from` names a checkpoint or savepoint folder to start from; `extra` adds Flink settings.
     """
+    from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
-    conf = env.get_config()
     settings = {
         "pipeline.jars": ";".join(p.resolve().as_uri() for p in pipeline_jars()),
         "parallelism.default": str(parallelism),
@@ -50,6 +49,10 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
     }
     if restore_from is not None:
         settings["execution.state-recovery.path"] = str(restore_from.resolve())
+    # Given at creation, not set afterwards: a bench run once planned a job without the jars
+    # set later on the table config ("Could not find any factory for identifier 'kafka'").
+    conf = Configuration()
     for key, value in settings.items():
-        conf.set(key, value)
-    return env
+        conf.set_string(key, value)
+    return TableEnvironment.create(EnvironmentSettings.new_instance().in_streaming_mode()
+                                   .with_configuration(conf).build())
