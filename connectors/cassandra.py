@@ -9,7 +9,7 @@ from cassandra import DriverException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.concurrent import execute_concurrent
 from cassandra.policies import RoundRobinPolicy
-from cassandra.query import BatchStatement, BatchType, SimpleStatement
+from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 
 for noisy in ("cassandra.cluster", "cassandra.connection", "cassandra.pool"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)  # failures surface as our own errors
@@ -56,16 +56,20 @@ def ensure_table(session: Session, keyspace: str, table: str, columns: Sequence[
     session.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.{table} ({cols}, PRIMARY KEY {primary})")
 
 
-def upsert(session: Session, keyspace: str, table: str, columns: Sequence[str],
-           rows: Iterable[Sequence[object]], batch_size: int = 20, concurrency: int = 16) -> int:
-    """Write `rows` with a prepared INSERT (an upsert in Cassandra); return the count.
+def insert_statement(session: Session, keyspace: str, table: str, columns: Sequence[str]) -> PreparedStatement:
+    """The prepared INSERT (an upsert in Cassandra) of `columns`; prepare once, use for every batch."""
+    return session.prepare(f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) "
+                           f"VALUES ({', '.join('?' * len(columns))})")
+
+
+def upsert(session: Session, statement: PreparedStatement, rows: Iterable[Sequence[object]],
+           batch_size: int = 20, concurrency: int = 16) -> int:
+    """Write `rows` with the prepared `statement` (see insert_statement); return the count.
 
     Rows go in unlogged batches, many in flight: about 7x the rate of single statements
     here (14,000 against 2,000 rows/s). Unlogged is enough: every row is an idempotent upsert,
     so a batch cut short is simply written again.
     """
-    statement = session.prepare(f"INSERT INTO {keyspace}.{table} ({', '.join(columns)}) "
-                                f"VALUES ({', '.join('?' * len(columns))})")
     rows = list(rows)
     batches = []
     for start in range(0, len(rows), batch_size):

@@ -21,7 +21,7 @@ from datetime import datetime
 
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.cassandra import connect, ensure_keyspace, ensure_table, upsert
+from connectors.cassandra import connect, ensure_keyspace, ensure_table, insert_statement, upsert
 from connectors.kafka import committed_consumer
 from schemas import codec
 from schemas.codec import DecodeError
@@ -65,10 +65,10 @@ class ResultsWriter:
     def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
                  group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1) -> None:
         self.bootstrap, self.table, self.topics, self.group = bootstrap, table, list(topics), group
-        self.keyspace = keyspace
         self.cluster, self.session = connect(cassandra_port)
         table.ensure(self.session, keyspace, replication)
         self.columns = [name for name, _ in table.columns()]
+        self.insert = insert_statement(self.session, keyspace, table.name, self.columns)
         self.written = 0
         self.rejected = 0
         self._stop = threading.Event()
@@ -123,7 +123,7 @@ class ResultsWriter:
                           record["tenant"], msg.topic())
                 continue
             rows.append([_cql_value(record[c]) for c in self.columns])
-        self.written += upsert(self.session, self.keyspace, self.table.name, self.columns, rows)
+        self.written += upsert(self.session, self.insert, rows)
 
     def drain(self, timeout: float = 300.0) -> None:
         """Return once the writer has caught up with every results partition (after this call)."""

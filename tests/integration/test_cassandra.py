@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.cassandra import connect, ensure_keyspace, ensure_table, release_version, upsert
+from connectors.cassandra import (
+    connect,
+    ensure_keyspace,
+    ensure_table,
+    insert_statement,
+    release_version,
+    upsert,
+)
 
 
 def test_node_answers_cql_with_its_release_version(stack):
@@ -22,8 +29,9 @@ def test_same_upsert_twice_leaves_one_row(stack, unique):
                      key=["tenant", "station_id"], clustering=["window_start"])
         row = ("acme", "bts-1", datetime(2026, 1, 1, 4, 0, tzinfo=UTC), 3)
         columns = ["tenant", "station_id", "window_start", "fires"]
-        assert upsert(session, keyspace, "alarm_rate", columns, [row]) == 1
-        assert upsert(session, keyspace, "alarm_rate", columns, [row]) == 1
+        insert = insert_statement(session, keyspace, "alarm_rate", columns)
+        assert upsert(session, insert, [row]) == 1
+        assert upsert(session, insert, [row]) == 1
 
         rows = list(session.execute(f"SELECT tenant, station_id, window_start, fires FROM {keyspace}.alarm_rate"))
         assert [(r.tenant, r.station_id, r.window_start.replace(tzinfo=UTC), r.fires) for r in rows] == [row]
