@@ -7,10 +7,11 @@
            .aggregate(fires=CountIf(value_above_threshold), events=Count(), rate=Share(...))
            .to_results("alarm_rate_result.v1"))
 
-For each tenant the plan reads only `<tenant>.sensors.<stream>` and writes only
-`<tenant>.results.<job>`, `<tenant>.deadletter` and `<tenant>.late`, each through
-its own exactly-once sink. Invalid records go to the dead-letter topic with the
-reason; records behind the watermark go to the late topic; the rest are windowed.
+The plan reads only the job's tenants' `<tenant>.sensors.<stream>` topics and
+writes a record only to the `<tenant>.results.<job>`, `<tenant>.deadletter` or
+`<tenant>.late` topic of the tenant whose topic it came from, through
+exactly-once sinks. Invalid records go to the dead-letter topic with the reason;
+records behind the watermark go to the late topic; the rest are windowed.
 """
 
 from __future__ import annotations
@@ -127,27 +128,59 @@ class Job:
     def topics(self, tenant: str) -> Topics:
         return Topics(tenant, self.name, self.stream)
 
-    def transactional_prefix(self, tenant: str, sink: str) -> str:
-        return f"tenantstream.{self.name}.{tenant}.{sink}"
+    def transactional_prefix(self, sink: str) -> str:
+        return f"tenantstream.{self.name}.{'+'.join(self.tenants)}.{sink}"
 
     def time_rules(self) -> list[Rule]:
         """The rules without which a record's event time cannot be trusted to move the watermark."""
         return [undecodable(), timestamp_in_range(self.time_column)]
 
-    def rules(self, tenant: str) -> list[Rule]:
+    def rules(self) -> list[Rule]:
         undecodable_rule, time_rule = self.time_rules()
-        return [undecodable_rule, *(missing(c) for c in self.required), time_rule, matches_tenant("tenant", tenant)]
+        return [undecodable_rule, *(missing(c) for c in self.required), time_rule,
+                matches_tenant("tenant", TOPIC_TENANT)]
+
+
+# The tenant a record belongs to is the one whose topic it was read from, never what the record says.
+TOPIC_COLUMN = "kafka_topic"
+TOPIC_TENANT_COLUMN = "topic_tenant"
+TOPIC_TENANT = f"SPLIT_INDEX(`{TOPIC_COLUMN}`, '.', 0)"  # tenant names have no dots
+SINK_TOPIC_COLUMN = "topic"
 
 
 def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
-    """The job as Flink SQL: (DDL statements, INSERT statements of one statement set)."""
+    """The job as Flink SQL: (DDL statements, INSERT statements of one statement set).
+
+    All tenants of a job share one pipeline: one source over their topics, one window operator, and
+    one exactly-once sink per route that writes each record to its tenant's topic (the sink accepts
+    only the topics it lists). They therefore share one watermark; give a tenant its own job to give
+    it a clock of its own.
+    """
     if not (job.stream and job.tumbling and job.aggregates and job.result_schema and job.keys):
         raise ValueError(f"job {job.name} needs a source, key_by, window, aggregate and to_results")
-    ddl, inserts = [], []
-    for tenant in job.tenants:
-        t_ddl, t_inserts = _tenant_plan(job, tenant, settings)
-        ddl += t_ddl
-        inserts += t_inserts
+    topics = [job.topics(t) for t in job.tenants]
+    source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
+                            settings.group_id or job.default_group,
+                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
+    source["scan.watermark.emit.strategy"] = settings.watermark_emit
+    ddl = [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
+    inserts = []
+    for sink, schema, query in (
+            ("results", job.result_schema, results_query(job)),
+            ("deadletter", DEAD_LETTER_SCHEMA, diverted_query(job, "invalid")),
+            ("late", DEAD_LETTER_SCHEMA, diverted_query(job, "late"))):
+        table = _table(job, sink)
+        sink_topics = [getattr(t, sink) for t in topics]
+        fields = ", ".join(quote(f) for f in field_names(schema))
+        columns = flink_columns(schema)
+        if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
+            topic_suffix = getattr(job.topics(""), sink)  # what follows the tenant in its topic's name
+            columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
+            fields += f", `{TOPIC_TENANT_COLUMN}` || {sql_string(topic_suffix)}"
+        ddl.append(table_ddl(table, columns, exactly_once_sink_options(
+            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink),
+            {"format": FORMAT, f"{FORMAT}.schema": schema})))
+        inserts.append(f"INSERT INTO `{table}` SELECT {fields} FROM ({query})")
     return ddl, inserts
 
 
@@ -157,18 +190,19 @@ def kafka_source_columns(job: Job) -> list[str]:
         *flink_columns(job.event_schema),
         f"`{DECODE_ERROR_COLUMN}` STRING",
         "`payload` BYTES",
+        f"`{TOPIC_COLUMN}` STRING METADATA FROM 'topic' VIRTUAL",
         "`kafka_partition` INT METADATA FROM 'partition' VIRTUAL",
         "`kafka_offset` BIGINT METADATA FROM 'offset' VIRTUAL",
         f"`{KAFKA_TIMESTAMP_COLUMN}` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL",
     ]
 
 
-def source_ddl(job: Job, tenant: str, columns: list[str], options: dict[str, str], out_of_orderness_s: int) -> str:
-    """The tenant's source table: `columns`, the rejection reason, event time and watermark."""
-    reason = rejection_reason(job.rules(tenant))
-    return table_ddl(_table(job, tenant, "source"), [
+def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_orderness_s: int) -> str:
+    """The source table: `columns`, the topic's tenant, the rejection reason, event time and watermark."""
+    return table_ddl(_table(job, "source"), [
         *columns,
-        f"`rejection` AS {reason}",
+        f"`{TOPIC_TENANT_COLUMN}` AS {TOPIC_TENANT}",
+        f"`rejection` AS {rejection_reason(job.rules())}",
         # Records without a trustworthy event time get time 0 so they never move the watermark.
         f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
         f"ELSE {quote(job.time_column)} END",
@@ -186,18 +220,19 @@ ROUTES = {
 }
 
 
-def routing_views(job: Job, tenant: str) -> list[str]:
+def routing_views(job: Job) -> list[str]:
     """The on-time view that the window reads: valid records not behind the watermark."""
-    return [f"CREATE TEMPORARY VIEW `{_table(job, tenant, 'on_time')}` AS "
-            f"SELECT * FROM `{_table(job, tenant, 'source')}` WHERE {ROUTES['on_time']}"]
+    return [f"CREATE TEMPORARY VIEW `{_table(job, 'on_time')}` AS "
+            f"SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
 
 
-def results_query(job: Job, tenant: str) -> str:
-    """The windowed aggregate of the tenant's on-time records, shaped as the result schema."""
-    keys = ", ".join(quote(k) for k in job.keys)
+def results_query(job: Job) -> str:
+    """The windowed aggregate of on-time records per tenant and key, shaped as the result schema,
+    followed by the tenant (which picks the topic)."""
+    keys = ", ".join(quote(k) for k in (TOPIC_TENANT_COLUMN, *job.keys))
     aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
-    window = job.tumbling.tvf_sql(f"`{_table(job, tenant, 'on_time')}`", "rowtime")
-    select = {"tenant": sql_string(tenant), "window_start": "window_start", "window_end": "window_end",
+    window = job.tumbling.tvf_sql(f"`{_table(job, 'on_time')}`", "rowtime")
+    select = {"tenant": quote(TOPIC_TENANT_COLUMN), "window_start": "window_start", "window_end": "window_end",
               **{k: quote(k) for k in job.keys}, **{n: quote(n) for n, _ in job.aggregates}}
     result_fields = field_names(job.result_schema)
     missing_fields = [f for f in result_fields if f not in select]
@@ -205,42 +240,22 @@ def results_query(job: Job, tenant: str) -> str:
         raise ValueError(f"job {job.name}: result schema {job.result_schema} has fields the job does not "
                          f"compute: {', '.join(missing_fields)}")
     projection = ", ".join(f"{select[f]} AS {quote(f)}" for f in result_fields)
-    return (f"SELECT {projection} FROM (SELECT {keys}, window_start, window_end, {aggregates} FROM {window} "
-            f"GROUP BY {keys}, window_start, window_end)")
+    return (f"SELECT {projection}, {quote(TOPIC_TENANT_COLUMN)} FROM (SELECT {keys}, window_start, window_end, "
+            f"{aggregates} FROM {window} GROUP BY {keys}, window_start, window_end)")
 
 
 LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is behind the watermark ' || "
                "CAST(CURRENT_WATERMARK(`rowtime`) AS STRING)")
 
 
-def diverted_query(job: Job, tenant: str, route: str) -> str:
-    """Records of `route` ('invalid' or 'late') as dead-letter records with their reason."""
+def diverted_query(job: Job, route: str) -> str:
+    """Records of `route` ('invalid' or 'late') as dead-letter records with their reason, then the tenant."""
     reason = "`rejection`" if route == "invalid" else LATE_REASON
-    return (f"SELECT {sql_string(tenant)} AS `tenant`, {sql_string(job.topics(tenant).source)} AS `source_topic`, "
+    return (f"SELECT `{TOPIC_TENANT_COLUMN}` AS `tenant`, `{TOPIC_COLUMN}` AS `source_topic`, "
             f"`kafka_partition` AS `partition`, `kafka_offset` AS `offset`, "
-            f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload` "
-            f"FROM `{_table(job, tenant, 'source')}` WHERE {ROUTES[route]}")
+            f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload`, "
+            f"`{TOPIC_TENANT_COLUMN}` FROM `{_table(job, 'source')}` WHERE {ROUTES[route]}")
 
 
-def _table(job: Job, tenant: str, part: str) -> str:
-    return f"{tenant}__{job.name}__{part}"
-
-
-def _tenant_plan(job: Job, tenant: str, settings: RunSettings) -> tuple[list[str], list[str]]:
-    topics = job.topics(tenant)
-    source = source_options(settings.bootstrap, topics.source, settings.group_id or job.default_group,
-                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
-    source["scan.watermark.emit.strategy"] = settings.watermark_emit
-    ddl = [source_ddl(job, tenant, kafka_source_columns(job), source, settings.out_of_orderness_s),
-           *routing_views(job, tenant)]
-    inserts = []
-    for sink, topic, schema, query in (
-            ("results", topics.results, job.result_schema, results_query(job, tenant)),
-            ("deadletter", topics.deadletter, DEAD_LETTER_SCHEMA, diverted_query(job, tenant, "invalid")),
-            ("late", topics.late, DEAD_LETTER_SCHEMA, diverted_query(job, tenant, "late"))):
-        table = _table(job, tenant, sink)
-        ddl.append(table_ddl(table, flink_columns(schema), exactly_once_sink_options(
-            settings.bootstrap, topic, job.transactional_prefix(tenant, sink),
-            {"format": FORMAT, f"{FORMAT}.schema": schema})))
-        inserts.append(f"INSERT INTO `{table}` {query}")
-    return ddl, inserts
+def _table(job: Job, part: str) -> str:
+    return f"{job.name}__{part}"

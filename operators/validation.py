@@ -51,10 +51,13 @@ def timestamp_in_range(column: str, earliest: str = "2000-01-01 00:00:00", max_a
     )
 
 
-def matches_tenant(column: str, tenant: str) -> Rule:
-    """A record that names another tenant than its topic's is rejected (an empty name is the topic's)."""
-    return Rule(f"`{column}` <> '' AND `{column}` <> {sql_string(tenant)}",
-                f"'unknown tenant: record says ' || `{column}` || ' on a topic of tenant {tenant}'")
+def matches_tenant(column: str, topic_tenant: str) -> Rule:
+    """A record that names another tenant than its topic's is rejected (an empty name is the topic's).
+
+    `topic_tenant` is the SQL expression of the topic's tenant.
+    """
+    return Rule(f"`{column}` <> '' AND `{column}` <> {topic_tenant}",
+                f"'unknown tenant: record says ' || `{column}` || ' on a topic of tenant ' || {topic_tenant}")
 
 
 def any_rejects(rules: Sequence[Rule]) -> str:

@@ -58,3 +58,32 @@ def test_known_events_give_the_oracle_rows_in_cassandra_and_on_the_results_topic
     late = diverted(stack.kafka.bootstrap, job.topics(tenant).late, f"check-{unique}")
     assert sorted(d["offset"] for d in late) == expected.late
     assert len(late) > 50 and all(d["reason"].startswith("late: event time ") for d in late)
+
+
+def test_one_job_for_two_tenants_writes_each_tenants_results_only_to_its_own_topics(stack, unique, keyspace,
+                                                                                     tmp_path):
+    tenants = (f"ita{unique}", f"itb{unique}")
+    spec = SimulationSpec(tenants=tenants, events=2000, stations=4, datapoints=2, out_of_order=0.1, late=0.0,
+                          malformed=0.03, seed=6)
+    job = alarm_rate_job(tenants)
+    for tenant in tenants:
+        single_partition_topics(stack, job, tenant)
+    records = list(alarm_events(spec))
+    produce(iter(records), stack.kafka.bootstrap, len(records), progress=None)
+
+    run_job(job, ALARM_RATE_TABLE, stack, RunSettings(stack.kafka.bootstrap, stop_at="latest"),
+            tmp_path / "checkpoints", keyspace=keyspace)
+
+    for tenant in tenants:
+        own = [r for r in records if r.tenant == tenant]
+        expected = alarm_rate(readings_from(own), tenant, 60_000, 5_000)
+        # The tenants share a watermark no later than either tenant's own, so with no record late
+        # for its own tenant none is late at all, and the windows do not depend on the interleaving.
+        assert expected.late == []
+        assert dict(committed_windows(stack.kafka.bootstrap, job.topics(tenant).results, f"check-{unique}")) \
+            == expected.windows
+        assert cassandra_windows(stack.cassandra.port, keyspace, tenant) == expected.windows
+        dead = diverted(stack.kafka.bootstrap, job.topics(tenant).deadletter, f"check-{unique}")
+        assert {d["offset"]: d["reason"].split(" (")[0].split(":")[0] for d in dead} == expected.invalid
+        assert {d["tenant"] for d in dead} == {tenant}
+        assert {d["source_topic"] for d in dead} == {f"{tenant}.sensors.alarms"}

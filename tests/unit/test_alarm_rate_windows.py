@@ -64,13 +64,14 @@ def _write_json_lines(readings: list[Reading], path) -> None:
                 "tenant": r.tenant, "station_id": r.station_id, "datapoint_id": r.datapoint_id,
                 "alarm_id": f"a{r.offset}", "event_time": _iso(r.event_time), "value": r.value,
                 "valueThreshold": r.threshold, "isActive": True, "decode_error": r.decode_error,
+                "kafka_topic": f"{TENANT}.sensors.alarms",
                 "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": _iso(r.kafka_ts)}) + "\n")
 
 
 FILE_COLUMNS = ["`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING", "`alarm_id` STRING",
                 "`event_time` TIMESTAMP_LTZ(3)", "`value` DOUBLE", "`valueThreshold` DOUBLE", "`isActive` BOOLEAN",
-                "`decode_error` STRING", "`payload` BYTES", "`kafka_partition` INT", "`kafka_offset` BIGINT",
-                "`kafka_ts` TIMESTAMP_LTZ(3)"]
+                "`decode_error` STRING", "`payload` BYTES", "`kafka_topic` STRING", "`kafka_partition` INT",
+                "`kafka_offset` BIGINT", "`kafka_ts` TIMESTAMP_LTZ(3)"]
 
 
 def _ms(utc_text: str) -> int:
@@ -86,10 +87,10 @@ def flink_run(tmp_path_factory):
     env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
                               extra={"pipeline.auto-watermark-interval": "0 ms"})
     job = alarm_rate_job([TENANT], window=WINDOW)
-    env.execute_sql(source_ddl(job, TENANT, FILE_COLUMNS, {
+    env.execute_sql(source_ddl(job, FILE_COLUMNS, {
         "connector": "filesystem", "path": str(folder / "events.json"), "format": "json",
         "json.timestamp-format.standard": "ISO-8601"}, DELAY_S))
-    for view in routing_views(job, TENANT):
+    for view in routing_views(job):
         env.execute_sql(view)
 
     def rows(query: str) -> list:
@@ -98,10 +99,10 @@ def flink_run(tmp_path_factory):
 
     windows = {(r[0], r[1], _ms(r[2]), _ms(r[3])): (r[4], r[5], r[6]) for r in rows(
         "SELECT station_id, datapoint_id, CAST(window_start AS STRING), CAST(window_end AS STRING), fires, events, "
-        f"rate FROM ({results_query(job, TENANT)})")}
+        f"rate FROM ({results_query(job)})")}
     diverted = "SELECT `offset`, reason FROM ({})"
-    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job, TENANT, "late"))))
-    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job, TENANT, "invalid")))}
+    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job, "late"))))
+    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job, "invalid")))}
     return readings, windows, late, invalid
 
 

@@ -12,15 +12,18 @@ from jobs.pipeline import Job, RunSettings, plan
 TOPIC = re.compile(r"'topic' = '([^']+)'")
 
 
-def test_each_tenant_reads_and_writes_only_its_own_topics_through_its_own_transactions():
+def test_the_plan_names_only_the_tenants_own_topics_and_routes_by_source_topic():
     ddl, inserts = plan(alarm_rate_job(["acme", "globex"]), RunSettings())
-    topics = TOPIC.findall("\n".join(ddl))
+    topics = [t for listed in TOPIC.findall("\n".join(ddl)) for t in listed.split(";")]
     assert sorted(topics) == sorted(f"{t}.{s}" for t in ("acme", "globex")
                                     for s in ("sensors.alarms", "results.alarm_rate", "deadletter", "late"))
     prefixes = re.findall(r"'sink.transactional-id-prefix' = '([^']+)'", "\n".join(ddl))
-    assert len(prefixes) == len(set(prefixes)) == 6
-    acme_inserts = [i for i in inserts if i.startswith("INSERT INTO `acme__")]
-    assert len(acme_inserts) == 3 and all("globex" not in i for i in acme_inserts)
+    assert len(prefixes) == len(set(prefixes)) == 3
+    assert all("acme+globex" in p for p in prefixes)
+    # A record's tenant, and so the topic it is written to, comes from the topic it was read from.
+    assert "`topic_tenant` AS SPLIT_INDEX(`kafka_topic`, '.', 0)" in ddl[0]
+    assert [i.split(" FROM ")[0].rsplit(", ", 1)[1] for i in inserts] == [
+        "`topic_tenant` || '.results.alarm_rate'", "`topic_tenant` || '.deadletter'", "`topic_tenant` || '.late'"]
 
 
 def test_exactly_once_settings_are_in_every_sink_and_committed_reads_in_every_source():
