@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel, MongoClient, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure
 
 from schemas.assets import Assets, Element, Sensor, Tenant, check_references
 
@@ -76,11 +76,12 @@ class MetadataStore:
                     # One per command: FerretDB 1.24 panics on a createIndexes naming two indexes that
                     # already exist (it deletes from its list of new indexes at a stale position).
                     self.db[collection].create_indexes([index])
-        except PyMongoError as err:
+        except ConnectionFailure as err:
             self.client.close()
             # pymongo appends its timeouts and whole topology to the reason; the reason is enough here.
             reason = str(err).split(" (configured timeouts")[0].split(", Timeout:")[0]
-            raise MetadataUnavailableError(f"MongoDB at {uri} did not answer within {timeout:g} s: {reason}") from err
+            raise MetadataUnavailableError(f"no answer from MongoDB at {uri} (waited up to {timeout:g} s): "
+                                           f"{reason}") from err
 
     def close(self) -> None:
         self.client.close()
