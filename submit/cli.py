@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import subprocess
 import sys
 from pathlib import Path
 
 from connectors.kafka import ensure_topics, parse_partition_offsets
+from connectors.metadata import MetadataStore, MetadataUnavailableError
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
 from operators.windows import tumbling
+from schemas.assets import AssetError, Assets
 from stack import control
 from stack.config import load_config
 from stack.install import InstallError
 from stack.servers import SERVERS
+from submit.assets import format_tenant, read_assets
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
 from submit.simulate import SimulationSpec, alarm_events, produce
@@ -119,6 +123,40 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(args: argparse.Namespace) -> MetadataStore:
+    return MetadataStore(args.mongo_uri or load_config().ferretdb.uri, args.database)
+
+
+def _assets_load(args: argparse.Namespace) -> int:
+    try:
+        assets = read_assets(Path(args.file))
+        with _store(args) as store:
+            report = store.load(assets)
+    except AssetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {report}")
+    return 0
+
+
+def _assets_show(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        tenants = [t for t in store.tenants() if args.tenant in (None, t.id)]
+        if args.tenant and not tenants:
+            print(f"error: no tenant {args.tenant!r} in the metadata store", file=sys.stderr)
+            return 1
+        elements = {t.id: store.elements(t.id) for t in tenants}
+        sensors = {t.id: store.sensors(t.id) for t in tenants}
+    if args.json:
+        assets = Assets("store", tuple(tenants), tuple(e for t in tenants for e in elements[t.id]),
+                        tuple(s for t in tenants for s in sensors[t.id]))
+        print(json.dumps(assets.document(), indent=2))
+    else:
+        print("\n\n".join(format_tenant(t, elements[t.id], sensors[t.id]) for t in tenants)
+              or "no tenants in the metadata store")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack)
 
@@ -201,6 +239,30 @@ def build_parser() -> argparse.ArgumentParser:
                      help="emit watermarks periodically (fast) or after every record (exact late routing)")
     run.set_defaults(func=_run, stop_at="")
 
+    assets = commands.add_parser(
+        "assets", help="load and show tenant and asset metadata (thresholds, limits, units) in MongoDB",
+        description="Tenants, elements (pumps, pipes, basins, valves, base stations, ships) and sensors with "
+                    "their thresholds, limits and units, kept in MongoDB (FerretDB on the local stack). Running "
+                    "jobs pick up changes by periodic refresh. See stack/assets.example.yaml for the file format.")
+    asset_actions = assets.add_subparsers(dest="action", required=True, metavar="ACTION")
+    load = asset_actions.add_parser(
+        "load", help="validate a YAML or JSON asset file and upsert its records",
+        description="Validate FILE (.yaml, .yml or .json) as a whole and upsert its tenants, elements and sensors: "
+                    "prints how many were inserted, updated and unchanged, or every problem with its path "
+                    "(exit 2). A sensor's element and an element's tenant may be in the file or already stored.")
+    load.add_argument("file", metavar="FILE", help="the asset file, e.g. stack/assets.example.yaml")
+    load.set_defaults(func=_assets_load)
+    show = asset_actions.add_parser(
+        "show", help="list the stored tenants, elements and sensors",
+        description="A table per tenant of its thresholds, elements and sensors, or with --json the records in "
+                    "the asset file format (which `assets load` reads back).")
+    show.add_argument("--tenant", help="only this tenant")
+    show.add_argument("--json", action="store_true", help="print JSON in the asset file format")
+    show.set_defaults(func=_assets_show)
+    for action in (load, show):
+        action.add_argument("--mongo-uri", help="MongoDB URI (default: the stack's FerretDB, from stack/stack.toml)")
+        action.add_argument("--database", default="tenantstream", help="database name (default tenantstream)")
+
     bench = commands.add_parser(
         "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python",
         description="Produce the same events once, then run each contender on them in its own process: a bare "
@@ -234,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (control.StackError, InstallError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except MetadataUnavailableError as err:
+        print(f"error: {err}\nstart the local servers with `tenantstream stack up`, or name another with "
+              "--mongo-uri", file=sys.stderr)
         return 1
 
 
