@@ -1,4 +1,4 @@
-"""Tenant stream apps: checked without running them, then loaded with restricted builtins.
+"""Tenant stream apps: checked without running them, loaded with restricted builtins, kept as versions.
 
 A tenant uploads a Python file that defines `app(stream)`: a transformation written against this
 library's operators. The platform binds the tenant's own source and sinks around it, so the app has
@@ -6,7 +6,8 @@ no business reaching anything else. `validate` checks that on the syntax tree wi
 code: only the operators and `math` may be imported, no builtins that reach files, code or Python's
 internals, no names starting with `_`, no topic names of other tenants or Cassandra tables, and no
 work at import time. `load` runs an accepted app with a small set of builtins and checks that what
-it returns is still the tenant's job.
+it returns is still the tenant's job. The registry keeps each accepted app as a numbered version
+with its status, on disk.
 
 These checks are an allow-list on syntax, not an operating-system sandbox: an accepted app can
 still loop forever or allocate without bound, so whoever calls `load` for real should do it in a
@@ -18,11 +19,19 @@ from __future__ import annotations
 import ast
 import builtins
 import copy
+import dataclasses
+import hashlib
 import importlib
+import json
+import os
 import re
+import tempfile
 import traceback
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
 from connectors.results import DEFAULT_KEYSPACE
@@ -44,6 +53,8 @@ INTROSPECTION = re.compile(r"(gi|cr|ag|tb|f|co)_\w+|mro|format|format_map|with_t
 SAFE_BUILTINS = ("len", "range", "min", "max", "abs", "round", "sum", "dict", "list", "tuple", "str", "int",
                  "float", "bool", "sorted", "enumerate", "zip", "isinstance", "ValueError")
 AGGREGATES = (Count, CountIf, Share, Sum, Mean, Min, Max)
+STATUSES = ("accepted", "submitted", "running", "failed", "cancelled")
+DEFAULT_BASE = "~/.local/state/tenantstream/apps"
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -378,4 +389,128 @@ def _aggregate_problems(name: str, aggregate: object, columns: list[str]) -> Ite
         yield f"{aggregate.column!r} is not a column of the stream"
     elif hasattr(aggregate, "condition") and type(aggregate.condition) is not Condition:
         yield "its condition must be an operators.conditions.Condition"
+
+
+# The registry: <base>/<tenant>/<name>/v<N>/{app.py, meta.json}, one folder per accepted content.
+
+@dataclass(frozen=True)
+class AppVersion:
+    """One accepted version of a tenant's app and where it stands."""
+
+    tenant: str
+    name: str
+    version: int
+    sha256: str
+    uploaded_at: str
+    status: str
+    detail: str
+    directory: Path
+
+    @property
+    def app_file(self) -> Path:
+        return self.directory / "app.py"
+
+    def meta(self) -> dict[str, object]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "directory"}
+
+
+def upload(path: Path | str, tenant: str, name: str | None = None, *, base: Path | str | None = None) -> AppVersion:
+    """Validate the app file and keep it as the tenant's next version; the same content is the same version.
+
+    The name defaults to the file name without `.py`. Raises AppRejected with the violations.
+    """
+    path = Path(path)
+    check_name(tenant, "tenant")
+    name = check_name(name or path.stem, "app name")
+    data = path.read_bytes()
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise AppRejected([Violation(str(path), line, 1, "the file is not UTF-8 text")]) from None
+    violations = validate(source, str(path), tenant)
+    if violations:
+        raise AppRejected(violations)
+    digest = hashlib.sha256(data).hexdigest()
+    app_dir = _base(base) / tenant / name
+    for existing in _versions(app_dir):
+        if existing.sha256 == digest:
+            return existing
+    return _store(app_dir, tenant, name, data, digest)
+
+
+def _store(app_dir: Path, tenant: str, name: str, data: bytes, digest: str) -> AppVersion:
+    """Write the version in a staging folder, then rename it into place: a version is whole or absent."""
+    app_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=app_dir))
+    (staging / "app.py").write_bytes(data)
+    while True:
+        number = max((v.version for v in _versions(app_dir)), default=0) + 1
+        uploaded_at = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        version = AppVersion(tenant, name, number, digest, uploaded_at, "accepted", "", app_dir / f"v{number}")
+        _write_meta(staging, version)
+        try:
+            staging.rename(version.directory)
+            return version
+        except OSError:
+            if not version.directory.exists():
+                raise
+            # a concurrent upload took this number: take the next one
+
+
+def apps(tenant: str | None = None, *, base: Path | str | None = None) -> list[AppVersion]:
+    """Every stored version, of one tenant or of all, ordered by tenant, app and version."""
+    root = _base(base)
+    tenant_dirs = [root / check_name(tenant, "tenant")] if tenant else _subdirs(root)
+    return [v for tenant_dir in tenant_dirs for app_dir in _subdirs(tenant_dir) for v in _versions(app_dir)]
+
+
+def set_status(tenant: str, name: str, version: int, status: str, detail: str = "", *,
+               base: Path | str | None = None) -> AppVersion:
+    """Record where a version stands (submitted, running, failed with why, ...)."""
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+    directory = _base(base) / check_name(tenant, "tenant") / check_name(name, "app name") / f"v{version}"
+    if not (directory / "meta.json").is_file():
+        raise ValueError(f"no app {tenant}/{name} v{version} under {directory.parent.parent.parent}")
+    updated = dataclasses.replace(_read_version(directory), status=status, detail=detail)
+    _write_meta(directory, updated)
+    return updated
+
+
+def package(app_version: AppVersion) -> Path:
+    """A zip of the app and its metadata for submission, refused if the file changed since it was accepted."""
+    data = app_version.app_file.read_bytes()
+    if hashlib.sha256(data).hexdigest() != app_version.sha256:
+        raise ValueError(f"{app_version.app_file} changed since it was accepted (sha256 differs); upload it again")
+    target = app_version.directory / f"{app_version.tenant}-{app_version.name}-v{app_version.version}.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("app.py", data)
+        archive.writestr("meta.json", json.dumps(app_version.meta(), indent=2))
+    return target
+
+
+def _base(base: Path | str | None) -> Path:
+    return Path(base or DEFAULT_BASE).expanduser()
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)) \
+        if directory.is_dir() else []
+
+
+def _versions(app_dir: Path) -> list[AppVersion]:
+    found = [_read_version(d) for d in _subdirs(app_dir) if re.fullmatch(r"v\d+", d.name)]
+    return sorted(found, key=lambda v: v.version)
+
+
+def _read_version(directory: Path) -> AppVersion:
+    return AppVersion(**json.loads((directory / "meta.json").read_text()), directory=directory)
+
+
+def _write_meta(directory: Path, version: AppVersion) -> None:
+    """Replace meta.json whole, so a reader never sees half of it."""
+    temporary = directory / "meta.json.tmp"
+    temporary.write_text(json.dumps(version.meta(), indent=2) + "\n")
+    os.replace(temporary, directory / "meta.json")
 

@@ -1,9 +1,12 @@
-"""Tenant apps: the contract is checked without running the app, and loading keeps the tenant's own job."""
+"""Tenant apps: the contract is checked without running the app, loading keeps the tenant's own job,
+and accepted apps are kept as versions with their status."""
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
+import zipfile
 
 import pytest
 
@@ -12,7 +15,7 @@ from operators.aggregates import Count, Max, Mean
 from operators.alarms import ALARM_RATE
 from operators.windows import tumbling
 from submit import tenant_apps
-from submit.tenant_apps import MAX_BYTES, AppError, AppRejected, load, validate
+from submit.tenant_apps import MAX_BYTES, AppError, AppRejected, apps, load, package, set_status, upload, validate
 
 GOOD = textwrap.dedent("""\
     from operators.aggregates import Count, Max, Mean
@@ -223,3 +226,58 @@ def test_errors_raised_by_the_app_carry_its_line():
 def test_load_wants_the_stream_bound_to_the_tenant_alone():
     with pytest.raises(ValueError, match="bound to acme alone"):
         load(GOOD, "peaks.py", "acme", stream("globex"))
+
+
+def test_registry_keeps_versions_statuses_and_packages(tmp_path):
+    app_file = tmp_path / "peaks.py"
+    app_file.write_text(GOOD)
+    registry = tmp_path / "registry"
+    first = upload(app_file, "acme", base=registry)
+    assert (first.name, first.version, first.status) == ("peaks", 1, "accepted")
+    assert upload(app_file, "acme", base=registry) == first  # same content, same version
+    assert first.app_file.read_text() == GOOD
+    meta = json.loads((registry / "acme" / "peaks" / "v1" / "meta.json").read_text())
+    assert set(meta) >= {"tenant", "name", "version", "sha256", "uploaded_at", "status"}
+    assert meta["uploaded_at"].endswith("Z")
+
+    app_file.write_text(GOOD.replace("minutes=5", "minutes=15"))
+    second = upload(app_file, "acme", base=registry)
+    assert second.version == 2 and second.sha256 != first.sha256
+    upload(app_file, "globex", name="other-app", base=registry)
+
+    running = set_status("acme", "peaks", 2, "running", base=registry)
+    set_status("acme", "peaks", 1, "failed", "checkpoint storage unreachable", base=registry)
+    listed = apps(base=registry)
+    assert [(v.tenant, v.name, v.version, v.status) for v in listed] == [
+        ("acme", "peaks", 1, "failed"), ("acme", "peaks", 2, "running"), ("globex", "other-app", 1, "accepted")]
+    assert listed[0].detail == "checkpoint storage unreachable"
+    assert [v.tenant for v in apps("globex", base=registry)] == ["globex"]
+
+    with zipfile.ZipFile(package(running)) as archive:
+        assert sorted(archive.namelist()) == ["app.py", "meta.json"]
+        assert archive.read("app.py").decode() == app_file.read_text()
+        assert json.loads(archive.read("meta.json"))["status"] == "running"
+
+
+def test_registry_refuses_rejected_apps_bad_names_statuses_and_changed_files(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("import os\n" + GOOD)
+    with pytest.raises(AppRejected, match=r"bad\.py:1:1: import of os"):
+        upload(bad, "acme", base=tmp_path / "registry")
+    assert apps(base=tmp_path / "registry") == []
+    dotted = tmp_path / "peaks.v2.py"
+    dotted.write_text(GOOD)
+    for tenant, name, what in (("acme/../globex", "peaks", "tenant"), ("acme", "peaks v2", "app name"),
+                               ("acme", None, "app name 'peaks.v2'")):
+        with pytest.raises(ValueError, match=f"{what}.* must be letters, digits, '-' or '_'"):
+            upload(dotted, tenant, name, base=tmp_path / "registry")
+    good = tmp_path / "peaks.py"
+    good.write_text(GOOD)
+    version = upload(good, "acme", base=tmp_path / "registry")
+    with pytest.raises(ValueError, match="status 'done' is not one of"):
+        set_status("acme", "peaks", 1, "done", base=tmp_path / "registry")
+    with pytest.raises(ValueError, match="no app acme/peaks v9"):
+        set_status("acme", "peaks", 9, "running", base=tmp_path / "registry")
+    version.app_file.write_text(GOOD + "\n# edited\n")
+    with pytest.raises(ValueError, match="changed since it was accepted"):
+        package(version)
