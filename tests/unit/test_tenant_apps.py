@@ -1,5 +1,5 @@
 """Tenant apps: the contract is checked without running the app, loading keeps the tenant's own job,
-and accepted apps are kept as versions with their status."""
+accepted apps are kept as versions, and the CLI reports problems as FILE:LINE:COL: message."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from operators.aggregates import Count, Max, Mean
 from operators.alarms import ALARM_RATE
 from operators.windows import tumbling
 from submit import tenant_apps
+from submit.cli import main
 from submit.tenant_apps import MAX_BYTES, AppError, AppRejected, apps, load, package, set_status, upload, validate
 
 GOOD = textwrap.dedent("""\
@@ -281,3 +282,47 @@ def test_registry_refuses_rejected_apps_bad_names_statuses_and_changed_files(tmp
     version.app_file.write_text(GOOD + "\n# edited\n")
     with pytest.raises(ValueError, match="changed since it was accepted"):
         package(version)
+
+
+def test_cli_upload_prints_the_version_and_lists_it(tmp_path, capsys):
+    app_file = tmp_path / "peaks.py"
+    app_file.write_text(GOOD)
+    registry = str(tmp_path / "registry")
+    assert main(["tenant", "upload", str(app_file), "--tenant", "acme", "--registry", registry]) == 0
+    assert capsys.readouterr().out.startswith("acme/peaks v1 accepted (sha256 ")
+    assert main(["tenant", "apps", "--tenant", "acme", "--registry", registry]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split() == ["TENANT", "APP", "VERSION", "STATUS", "UPLOADED"]
+    assert row.split()[:4] == ["acme", "peaks", "v1", "accepted"]
+
+
+def test_cli_upload_prints_each_violation_and_exits_2(tmp_path, capsys):
+    app_file = tmp_path / "bad.py"
+    app_file.write_text("import os\n" + GOOD.replace("return (", "open('x')\n    return ("))
+    registry = str(tmp_path / "registry")
+    assert main(["tenant", "upload", str(app_file), "--tenant", "acme", "--registry", registry]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"{app_file}:1:1: import of os is not allowed: tenant apps may import only __future__, math, "
+                   "operators.aggregates, operators.alarms, operators.conditions, operators.windows",
+                   f"{app_file}:6:5: `open` is not allowed in tenant apps: it reaches outside the app or into "
+                   "Python's internals",
+                   f"{app_file}: rejected, 2 problem(s)"]
+    assert main(["tenant", "apps", "--registry", registry]) == 0
+    assert "no tenant apps" in capsys.readouterr().err
+
+
+def test_cli_asks_for_a_name_when_the_file_name_is_none(tmp_path, capsys):
+    app_file = tmp_path / "peaks.v2.py"
+    app_file.write_text(GOOD)
+    argv = ["tenant", "upload", str(app_file), "--tenant", "acme", "--registry", str(tmp_path / "registry")]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == ("error: app name 'peaks.v2' must be letters, digits, '-' or '_'; "
+                                       "name the app with --name\n")
+    assert main([*argv, "--name", "peaks-v2"]) == 0
+
+
+def test_cli_refuses_bad_tenant_names(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["tenant", "upload", "peaks.py", "--tenant", "acme;globex"])
+    assert exit_.value.code == 2
+    assert "tenant 'acme;globex' must be letters, digits, '-' or '_'" in capsys.readouterr().err
