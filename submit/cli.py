@@ -7,6 +7,7 @@ import json
 import logging
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from connectors.kafka import ensure_topics, parse_partition_offsets
@@ -23,6 +24,7 @@ from submit.assets import format_tenant, read_assets
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
 from submit.simulate import SimulationSpec, alarm_events, produce
+from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -161,6 +163,45 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack)
 
 
+def _tenant_upload(args: argparse.Namespace) -> int:
+    try:
+        version = upload(args.app, args.tenant, args.name, base=args.registry)
+    except AppRejected as rejected:
+        print(rejected, file=sys.stderr)
+        print(f"{args.app}: rejected, {len(rejected.violations)} problem(s)", file=sys.stderr)
+        return 2
+    except ValueError as err:  # the file's name is no app name
+        print(f"error: {err}; name the app with --name", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"{version.tenant}/{version.name} v{version.version} {version.status} (sha256 {version.sha256[:12]}, "
+          f"uploaded {version.uploaded_at})")
+    return 0
+
+
+def _tenant_apps(args: argparse.Namespace) -> int:
+    versions = apps(args.tenant, base=args.registry)
+    if not versions:
+        print(f"no tenant apps under {args.registry or DEFAULT_BASE}", file=sys.stderr)
+        return 0
+    print(f"{'TENANT':<16} {'APP':<24} {'VERSION':>7}  {'STATUS':<10} UPLOADED")
+    for v in versions:
+        print(f"{v.tenant:<16} {v.name:<24} {'v' + str(v.version):>7}  {v.status:<10} {v.uploaded_at}")
+    return 0
+
+
+def _name(what: str) -> Callable[[str], str]:
+    """An argument type for tenant and app names: refused by argparse, before anything is stored."""
+    def parse(text: str) -> str:
+        try:
+            return check_name(text, what)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
 def _add_simulation_flags(parser: argparse.ArgumentParser, events: int) -> None:
     parser.add_argument("--tenants", type=_tenants, default=("acme", "globex"),
                         help="comma-separated tenants (default acme,globex)")
@@ -275,6 +316,32 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="Flink parallelisms (default 1 2)")
     bench.add_argument("--no-quix", action="store_true", help="skip Quix Streams (its venv takes a minute to build)")
     bench.set_defaults(func=_bench)
+
+    tenant = commands.add_parser(
+        "tenant", help="upload tenants' own stream apps and list them",
+        description="Tenants' own stream apps: a Python file that defines app(stream) with this library's "
+                    "operators. Upload checks it without running it and keeps each accepted content as a "
+                    "numbered version; the platform wires in the tenant's own sources and sinks.")
+    tenant_actions = tenant.add_subparsers(dest="action", required=True, metavar="ACTION")
+    registry_help = f"folder of the accepted apps (default {DEFAULT_BASE})"
+    upload_ = tenant_actions.add_parser(
+        "upload", help="check an app and keep it as the tenant's next version",
+        description="Check APP.py against the tenant app contract (imports only from operators and math, no "
+                    "file, network or interpreter access, no other tenant's topics, `def app(stream):` at module "
+                    "level) and keep it as the next version; the same content again is the same version. "
+                    "Prints the version, or each problem as FILE:LINE:COL: message with exit code 2.")
+    upload_.add_argument("app", metavar="APP.py", help="the app's Python file")
+    upload_.add_argument("--tenant", type=_name("tenant"), required=True, help="the tenant that owns the app")
+    upload_.add_argument("--name", type=_name("app name"), help="the app's name (default: the file name without .py)")
+    upload_.add_argument("--registry", metavar="DIR", help=registry_help)
+    upload_.set_defaults(func=_tenant_upload)
+    list_ = tenant_actions.add_parser(
+        "apps", help="table of tenant, app, version, status and upload time",
+        description="List every stored version of the tenants' apps with its status "
+                    f"({', '.join(STATUSES)}) and when it was uploaded (UTC).")
+    list_.add_argument("--tenant", type=_name("tenant"), help="only this tenant's apps")
+    list_.add_argument("--registry", metavar="DIR", help=registry_help)
+    list_.set_defaults(func=_tenant_apps)
     return parser
 
 

@@ -8,7 +8,8 @@ from submit.cli import build_parser, main
 
 
 @pytest.mark.parametrize("command", [["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
-                                     ["stack", "logs"], ["demo"], ["simulate"], ["run"], ["bench"]])
+                                     ["stack", "logs"], ["demo"], ["simulate"], ["run"], ["bench"],
+                                     ["tenant"], ["tenant", "upload"], ["tenant", "apps"]])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*command, "--help"])
@@ -20,7 +21,7 @@ def test_top_level_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("stack", "demo", "simulate", "run", "bench"):
+    for command in ("stack", "demo", "simulate", "run", "bench", "tenant"):
         assert f"    {command}" in out
 
 
