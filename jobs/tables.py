@@ -1,0 +1,11 @@
+"""Every job's Cassandra result table by name: what `tenantstream query` can read.
+
+A new job's ResultTable goes in RESULT_TABLES and is then queryable by its name.
+"""
+
+from __future__ import annotations
+
+from connectors.results import ResultTable
+from jobs.alarm_rate import ALARM_RATE_TABLE
+
+RESULT_TABLES: dict[str, ResultTable] = {table.name: table for table in (ALARM_RATE_TABLE,)}
