@@ -1,4 +1,4 @@
-"""Result tables in Cassandra, fed from the committed results topics.
+"""Result tables in Cassandra, fed from the committed results topics and read back by window range.
 
 Why a writer beside the job rather than a sink inside it: Flink has no SQL
 Cassandra sink for 2.x, and a Python sink in the job would put Python on the
@@ -19,11 +19,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from cassandra import DriverException, InvalidRequest
+from cassandra.cluster import NoHostAvailable
 from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from connectors.cassandra import connect, ensure_keyspace, ensure_table, insert_statement, upsert
+from connectors.cassandra import (
+    CassandraUnavailableError,
+    connect,
+    ensure_keyspace,
+    ensure_table,
+    insert_statement,
+    upsert,
+)
 from connectors.kafka import committed_consumer
+from operators.ranges import RangeQuery, epoch_ms
 from schemas import codec
 from schemas.codec import DecodeError
 
@@ -54,6 +64,31 @@ class ResultTable:
     def ensure(self, session, keyspace: str, replication: int = 1) -> None:
         ensure_keyspace(session, keyspace, replication)
         ensure_table(session, keyspace, self.name, self.columns(), self.partition_key, self.clustering)
+
+
+class NoSuchTableError(LookupError):
+    """The keyspace or table a query names is not in Cassandra (no results written there yet)."""
+
+
+def read_windows(port: int, query: RangeQuery) -> list[dict[str, object]]:
+    """The rows `query` selects, oldest window first, timestamps as epoch milliseconds.
+
+    Prepared, so the values travel as bound parameters, never as CQL text.
+    """
+    text, params = query.cql()
+    cluster, session = connect(port)
+    try:
+        statement = session.prepare(text)
+        rows = session.execute(statement, params)
+        return [{name: epoch_ms(value) if isinstance(value, datetime) else value
+                 for name, value in row._asdict().items()} for row in rows]
+    except InvalidRequest as err:  # what Cassandra says when the keyspace or table is not there
+        raise NoSuchTableError(f"no table {query.keyspace}.{query.table.name} in Cassandra ({err}); "
+                               "has its job written results into this keyspace?") from err
+    except (NoHostAvailable, DriverException) as err:
+        raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: {err}") from err
+    finally:
+        cluster.shutdown()
 
 
 def _cql_value(value: object) -> object:
