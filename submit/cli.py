@@ -7,13 +7,18 @@ import json
 import logging
 import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+from connectors.cassandra import CassandraUnavailableError
 from connectors.kafka import ensure_topics, parse_partition_offsets
 from connectors.metadata import MetadataStore, MetadataUnavailableError
+from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, read_windows
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
+from jobs.tables import RESULT_TABLES
+from operators.ranges import TIME_FORMATS, QueryError, parse_query
 from operators.windows import tumbling
 from schemas.assets import AssetError, Assets
 from stack import control
@@ -23,6 +28,7 @@ from stack.servers import SERVERS
 from submit.assets import format_tenant, read_assets
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
+from submit.query import format_answer, json_lines
 from submit.simulate import SimulationSpec, alarm_events, produce
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
 
@@ -157,6 +163,65 @@ def _assets_show(args: argparse.Namespace) -> int:
         print("\n\n".join(format_tenant(t, elements[t.id], sensors[t.id]) for t in tenants)
               or "no tenants in the metadata store")
     return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    try:
+        query = parse_query(RESULT_TABLES, args.table, keyspace=args.keyspace, tenant=args.tenant, keys=args.key,
+                            before=args.before, after=args.after, within=args.within, total=args.sum,
+                            mean=args.mean, limit=args.limit)
+    except QueryError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    rows = read_windows(load_config().cassandra.port, query)
+    if not args.json:
+        print(format_answer(query, rows))
+        return 0
+    for line in json_lines(query, rows):
+        print(line)
+    if not rows:
+        print(f"no windows: {query.describe()}", file=sys.stderr)
+    return 0
+
+
+_QUERY_EXAMPLES = """examples:
+  tenantstream query alarm_rate --tenant acme --key station_id=S1 --key datapoint_id=D2 \\
+      --within 2026-01-01T04:00 2026-01-01T05:00
+  tenantstream query alarm_rate --tenant acme --key station_id=S1 --key datapoint_id=D2 \\
+      --before 2026-01-01T04:15+02:00 --limit 10
+  tenantstream query alarm_rate --tenant acme --key station_id=S1 --key datapoint_id=D2 \\
+      --after 1767240000000 --sum fires --json
+
+exit status: 0 with the answer (also when no window is in the range: "no windows"),
+2 for a bad argument (the message says which), 1 if Cassandra cannot be reached or
+has no such table in the keyspace."""
+
+
+def _add_query_command(commands: argparse._SubParsersAction) -> None:
+    query = commands.add_parser(
+        "query", help="windows of one tenant's key from a result table: before, after or within a time range",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_QUERY_EXAMPLES,
+        description=textwrap.fill(
+            "Read the result windows of one tenant and key from a Cassandra result table, by the time their "
+            "window starts: --before T (start < T), --after T (start >= T) or --within START END "
+            "(START <= start < END), oldest first; or their --sum or --mean of one numeric field. "
+            f"Times: {TIME_FORMATS}.", 79))
+    query.add_argument("table", metavar="TABLE", help=f"the result table: {', '.join(sorted(RESULT_TABLES))}")
+    query.add_argument("--tenant", help="the tenant whose windows to read (required)")
+    query.add_argument("--key", action="append", default=[], metavar="COLUMN=VALUE",
+                       help="a key column's value; every key column of the table is required ("
+                            + "; ".join(f"{t.name}: {', '.join(t.partition_key[1:])}" for t in RESULT_TABLES.values())
+                            + ")")
+    query.add_argument("--before", metavar="TIME", help="windows that start before TIME")
+    query.add_argument("--after", metavar="TIME", help="windows that start at or after TIME")
+    query.add_argument("--within", nargs=2, metavar=("START", "END"), help="windows that start in [START, END)")
+    query.add_argument("--sum", metavar="FIELD", help="print the sum of a numeric field over the windows")
+    query.add_argument("--mean", metavar="FIELD", help="print the mean of a numeric field over the windows")
+    query.add_argument("--limit", type=int, metavar="N", help="list at most the first N windows")
+    query.add_argument("--json", action="store_true", help="one JSON object a line (times as ISO-8601 UTC)")
+    query.add_argument("--keyspace", default=DEFAULT_KEYSPACE,
+                       help=f"the keyspace the results writer used (default {DEFAULT_KEYSPACE})")
+    query.set_defaults(func=_query)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -304,6 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
         action.add_argument("--mongo-uri", help="MongoDB URI (default: the stack's FerretDB, from stack/stack.toml)")
         action.add_argument("--database", default="tenantstream", help="database name (default tenantstream)")
 
+    _add_query_command(commands)
+
     bench = commands.add_parser(
         "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python",
         description="Produce the same events once, then run each contender on them in its own process: a bare "
@@ -363,6 +430,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (control.StackError, InstallError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return 1
+    except CassandraUnavailableError as err:
+        print(f"error: {err}\nstart the local servers with `tenantstream stack up`", file=sys.stderr)
+        return 1
+    except NoSuchTableError as err:
+        print(f"error: {err} (see --keyspace)", file=sys.stderr)
         return 1
     except MetadataUnavailableError as err:
         print(f"error: {err}\nstart the local servers with `tenantstream stack up`, or name another with "

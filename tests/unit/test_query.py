@@ -1,7 +1,8 @@
-"""Range queries: every bad argument gets its own message, each kind renders to one bound CQL slice."""
+"""`tenantstream query`: every bad argument gets its own message, each kind renders to one bound CQL slice."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.tables import RESULT_TABLES
 from operators.ranges import Aggregate, QueryError, format_time, parse_query, parse_time
+from submit.cli import main
+from submit.query import format_answer, json_lines
 
 T0400, T0415, T0500 = 1767240000000, 1767240900000, 1767243600000  # 2026-01-01 04:00, 04:15, 05:00 UTC
 KEYS = ["station_id=S1", "datapoint_id=D2"]
@@ -150,3 +153,70 @@ def test_another_result_table_plugs_in_by_name():
         parse_query(tables, "health", keyspace="ks", tenant="acme", keys=KEYS, after="0")
     with pytest.raises(QueryError, match="silent holds boolean, not numbers"):
         parse_query(tables, "health", keyspace="ks", tenant="acme", keys=["sensor_id=P7"], after="0", total="silent")
+
+
+ROWS = [{"tenant": "acme", "station_id": "S1", "datapoint_id": "D2", "window_start": T0400,
+         "window_end": T0400 + 60_000, "fires": 3, "events": 12, "rate": 0.25},
+        {"tenant": "acme", "station_id": "S1", "datapoint_id": "D2", "window_start": T0400 + 60_000,
+         "window_end": T0400 + 120_000, "fires": 10, "events": 15, "rate": 2 / 3}]
+
+
+def test_answer_is_a_table_of_the_windows_or_the_aggregate_or_no_windows():
+    within = query()
+    assert format_answer(within, ROWS).splitlines() == [
+        "alarm_rate tenant=acme station_id=S1 datapoint_id=D2, window_start in [2026-01-01T04:00:00Z, "
+        "2026-01-01T05:00:00Z)",
+        "window_start          window_end            fires  events      rate",
+        "2026-01-01T04:00:00Z  2026-01-01T04:01:00Z      3      12      0.25",
+        "2026-01-01T04:01:00Z  2026-01-01T04:02:00Z     10      15  0.666667",
+        "2 windows"]
+    assert format_answer(query(after="2026-01-01T04:00", total="fires"), ROWS).splitlines() == [
+        "alarm_rate tenant=acme station_id=S1 datapoint_id=D2, window_start >= 2026-01-01T04:00:00Z",
+        "sum(fires) = 13 over 2 windows"]
+    assert format_answer(query(before="2026-01-01T04:00", mean="fires"), []).splitlines() == [
+        "alarm_rate tenant=acme station_id=S1 datapoint_id=D2, window_start < 2026-01-01T04:00:00Z", "no windows"]
+
+
+def test_json_lines_carry_every_column_with_times_in_iso_8601():
+    lines = [json.loads(line) for line in json_lines(query(), ROWS)]
+    assert lines[0] == {**ROWS[0], "window_start": "2026-01-01T04:00:00Z", "window_end": "2026-01-01T04:01:00Z"}
+    assert lines[1]["rate"] == 2 / 3
+    assert [json.loads(line) for line in json_lines(query(mean="events"), ROWS)] == [
+        {"tenant": "acme", "station_id": "S1", "datapoint_id": "D2", "field": "events", "mean": 13.5, "windows": 2}]
+    assert json_lines(query(), []) == []
+
+
+def cli(*words: str) -> list[str]:
+    return ["query", "alarm_rate", "--tenant", "acme", "--key", "station_id=S1", "--key", "datapoint_id=D2", *words]
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (cli(), "error: say which windows: --before TIME, --after TIME or --within START END"),
+    (["query", "alarm_rate", "--key", "station_id=S1", "--before", "0"], "error: name the tenant with --tenant"),
+    (cli("--key", "rack=R1", "--before", "0"), "error: alarm_rate has no key 'rack'"),
+    (cli("--within", "2026-01-01T05:00", "2026-01-01T04:00"), "error: --within: end 2026-01-01T04:00:00Z is not "
+                                                               "after start 2026-01-01T05:00:00Z"),
+    (["query", "flow", "--tenant", "acme", "--before", "0"], "error: no result table 'flow'"),
+    (cli("--after", "noon"), "error: --after: 'noon' is not a time"),
+    (cli("--after", "0", "--sum", "station_id"), "error: --sum: station_id holds text, not numbers"),
+    (cli("--within", "2026-01-01T04:00"), "argument --within: expected 2 arguments"),
+    (cli("--before", "0", "--limit", "ten"), "argument --limit: invalid int value: 'ten'"),
+])
+def test_cli_exits_2_with_the_message_before_connecting(argv, message, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own checks
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_help_explains_kinds_times_and_exit_codes_with_examples(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["query", "--help"])
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0
+    for words in ("--before T (start < T)", "--within START END", "UTC when it has no Z or offset", "epoch",
+                  "milliseconds", "examples:", "tenantstream query alarm_rate --tenant acme", "exit status",
+                  "alarm_rate: station_id, datapoint_id"):
+        assert words in out
