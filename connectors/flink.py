@@ -12,17 +12,18 @@ from connectors.jars import pipeline_jars
 class CheckpointSettings:
     """How a job checkpoints and restarts; the defaults suit the local stack."""
 
-    directory: Path
+    directory: Path | None  # None: the cluster's own `execution.checkpointing.dir`
     interval_ms: int = 2000
     restart_attempts: int = 10
     restart_delay_ms: int = 1000
 
 
 def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
-                        restore_from: Path | None = None, extra: dict[str, str] | None = None):
+                        restore_from: Path | str | None = None, extra: dict[str, str] | None = None):
     """A streaming TableEnvironment: EXACTLY_ONCE checkpoints, restart strategy, connector jars, UTC.
 
-    `restore_from` names a checkpoint or savepoint folder to start from; `extra` adds Flink settings.
+    `restore_from` names a checkpoint or savepoint folder (or its URI) to start from; `extra` adds
+    Flink settings, such as those of submit.cluster.remote_settings to run on a cluster.
     """
     from pyflink.common import Configuration
     from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -32,7 +33,6 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
         "parallelism.default": str(parallelism),
         "execution.checkpointing.interval": f"{checkpoints.interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": checkpoints.directory.resolve().as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": str(checkpoints.restart_attempts),
@@ -47,8 +47,11 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
         "classloader.check-leaked-classloader": "false",
         **(extra or {}),
     }
+    if checkpoints.directory is not None:
+        settings["execution.checkpointing.dir"] = checkpoints.directory.resolve().as_uri()
     if restore_from is not None:
-        settings["execution.state-recovery.path"] = str(restore_from.resolve())
+        settings["execution.state-recovery.path"] = str(
+            restore_from.resolve() if isinstance(restore_from, Path) else restore_from)
     # Given at creation, not set afterwards: a bench run once planned a job without the jars
     # set later on the table config ("Could not find any factory for identifier 'kafka'").
     conf = Configuration()

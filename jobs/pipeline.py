@@ -35,7 +35,7 @@ from operators.validation import (
     undecodable,
 )
 from operators.windows import Tumbling
-from schemas.sql import field_names, flink_columns
+from schemas.sql import flink_columns
 
 FORMAT = "tenantstream-avro"
 DEAD_LETTER_SCHEMA = "dead_letter.v1"
@@ -64,6 +64,9 @@ class Topics:
     @property
     def late(self) -> str:
         return f"{self.tenant}.late"
+
+    def all(self) -> list[str]:
+        return [self.source, self.results, self.deadletter, self.late]
 
 
 @dataclass(frozen=True)
@@ -156,8 +159,8 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     only the topics it lists). They therefore share one watermark; give a tenant its own job to give
     it a clock of its own.
     """
-    if not (job.stream and job.tumbling and job.aggregates and job.result_schema and job.keys):
-        raise ValueError(f"job {job.name} needs a source, key_by, window, aggregate and to_results")
+    if not (job.stream and job.tumbling and job.aggregates and job.keys):
+        raise ValueError(f"job {job.name} needs a source, key_by, window and aggregate")
     topics = [job.topics(t) for t in job.tenants]
     source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
                             settings.group_id or job.default_group,
@@ -165,23 +168,36 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
     ddl = [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
     inserts = []
-    for sink, schema, query in (
-            ("results", job.result_schema, results_query(job)),
-            ("deadletter", DEAD_LETTER_SCHEMA, diverted_query(job, "invalid")),
-            ("late", DEAD_LETTER_SCHEMA, diverted_query(job, "late"))):
+    for sink, (columns, fmt), query in (
+            ("results", result_shape(job), results_query(job)),
+            ("deadletter", _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "invalid")),
+            ("late", _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "late"))):
         table = _table(job, sink)
         sink_topics = [getattr(t, sink) for t in topics]
-        fields = ", ".join(quote(f) for f in field_names(schema))
-        columns = flink_columns(schema)
+        fields = ", ".join(c.split(" ", 1)[0] for c in columns)
         if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
             topic_suffix = getattr(job.topics(""), sink)  # what follows the tenant in its topic's name
             columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
             fields += f", `{TOPIC_TENANT_COLUMN}` || {sql_string(topic_suffix)}"
         ddl.append(table_ddl(table, columns, exactly_once_sink_options(
-            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink),
-            {"format": FORMAT, f"{FORMAT}.schema": schema})))
+            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink), fmt)))
         inserts.append(f"INSERT INTO `{table}` SELECT {fields} FROM ({query})")
     return ddl, inserts
+
+
+def _avro_shape(schema: str) -> tuple[list[str], dict[str, str]]:
+    return flink_columns(schema), {"format": FORMAT, f"{FORMAT}.schema": schema}
+
+
+def result_shape(job: Job) -> tuple[list[str], dict[str, str]]:
+    """Columns and format of the results: the job's Avro result schema, or for a job without one
+    (a tenant's app) JSON with the tenant, keys, window and aggregates."""
+    if job.result_schema:
+        return _avro_shape(job.result_schema)
+    key_columns = {c.split(" ", 1)[0].strip("`"): c for c in flink_columns(job.event_schema)}
+    return (["`tenant` STRING", *(key_columns[k] for k in job.keys), "`window_start` TIMESTAMP_LTZ(3)",
+             "`window_end` TIMESTAMP_LTZ(3)", *(f"`{name}` {agg.sql_type}" for name, agg in job.aggregates)],
+            {"format": "json", "json.timestamp-format.standard": "ISO-8601"})
 
 
 def kafka_source_columns(job: Job) -> list[str]:
@@ -234,7 +250,7 @@ def results_query(job: Job) -> str:
     window = job.tumbling.tvf_sql(f"`{_table(job, 'on_time')}`", "rowtime")
     select = {"tenant": quote(TOPIC_TENANT_COLUMN), "window_start": "window_start", "window_end": "window_end",
               **{k: quote(k) for k in job.keys}, **{n: quote(n) for n, _ in job.aggregates}}
-    result_fields = field_names(job.result_schema)
+    result_fields = [c.split(" ", 1)[0].strip("`") for c in result_shape(job)[0]]
     missing_fields = [f for f in result_fields if f not in select]
     if missing_fields:
         raise ValueError(f"job {job.name}: result schema {job.result_schema} has fields the job does not "

@@ -20,6 +20,8 @@ def quote(column: str) -> str:
 class Count:
     """How many records fell into the window."""
 
+    sql_type = "BIGINT"
+
     def sql(self) -> str:
         return "COUNT(*)"
 
@@ -29,6 +31,7 @@ class CountIf:
     """How many records of the window meet `condition`."""
 
     condition: Condition
+    sql_type = "BIGINT"
 
     def sql(self) -> str:
         return f"COUNT(*) FILTER (WHERE {self.condition.sql})"
@@ -39,6 +42,7 @@ class Share:
     """The fraction of the window's records that meet `condition` (fires / events)."""
 
     condition: Condition
+    sql_type = "DOUBLE"
 
     def sql(self) -> str:
         return f"CAST({CountIf(self.condition).sql()} AS DOUBLE) / COUNT(*)"
@@ -48,6 +52,7 @@ class Share:
 class _OfColumn:
     column: str
     function = ""
+    sql_type = "DOUBLE"
 
     def sql(self) -> str:
         return f"{self.function}({quote(self.column)})"

@@ -26,6 +26,8 @@ from stack.config import load_config
 from stack.install import InstallError
 from stack.servers import SERVERS
 from submit.assets import format_tenant, read_assets
+from submit.cluster import ClusterError
+from submit.cluster_commands import add_commands
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
 from submit.query import format_answer, json_lines
@@ -409,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_.add_argument("--tenant", type=_name("tenant"), help="only this tenant's apps")
     list_.add_argument("--registry", metavar="DIR", help=registry_help)
     list_.set_defaults(func=_tenant_apps)
+    add_commands(commands, tenant_actions, _tenants, registry_help)
     return parser
 
 
@@ -436,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except NoSuchTableError as err:
         print(f"error: {err} (see --keyspace)", file=sys.stderr)
+        return 1
+    except ClusterError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 1
     except MetadataUnavailableError as err:
         print(f"error: {err}\nstart the local servers with `tenantstream stack up`, or name another with "

@@ -79,7 +79,7 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
     A bounded job ends when it has read what its topics held at the start; an unbounded one when
     interrupted (Ctrl-C), after which the writer still copies what the job committed.
     """
-    all_topics = [t for tenant in job.tenants for t in _topics(job, tenant)]
+    all_topics = [t for tenant in job.tenants for t in job.topics(tenant).all()]
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
@@ -116,8 +116,3 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
     ended = time.monotonic()
     running_since = running[0] if running else started
     return RunReport(events, ended - started, ended - running_since, job_ended - running_since, writer.written)
-
-
-def _topics(job: Job, tenant: str) -> list[str]:
-    t = job.topics(tenant)
-    return [t.source, t.results, t.deadletter, t.late]

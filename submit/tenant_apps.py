@@ -37,7 +37,7 @@ from types import ModuleType, SimpleNamespace
 from connectors.results import DEFAULT_KEYSPACE
 from jobs.pipeline import Job
 from operators.aggregates import Count, CountIf, Max, Mean, Min, Share, Sum
-from operators.conditions import Condition
+from operators.conditions import Condition, unsafe_parts
 from operators.windows import Tumbling
 from schemas.sql import field_names
 
@@ -291,6 +291,12 @@ def _is_constant_assignment(stmt: ast.stmt) -> bool:
     return simple and _is_static(stmt.value) and _is_static(getattr(stmt, "annotation", None))
 
 
+def bound_stream(tenant: str, app: str) -> Job:
+    """What an app's `app(stream)` receives: a job over the tenant's own alarm events only."""
+    return Job(f"app_{check_name(app, 'app')}", tenants=(tenant,)).source(
+        "alarms", schema="alarm_event.v2", time="event_time", required=("station_id", "datapoint_id"))
+
+
 def load(source: str, filename: str, tenant: str, stream_job: Job) -> Job:
     """The job that the tenant's app makes of `stream_job` (the tenant's bound source), checked.
 
@@ -387,8 +393,11 @@ def _aggregate_problems(name: str, aggregate: object, columns: list[str]) -> Ite
         yield f"{type(aggregate).__name__} is not one of the aggregates of operators.aggregates"
     elif hasattr(aggregate, "column") and aggregate.column not in columns:
         yield f"{aggregate.column!r} is not a column of the stream"
-    elif hasattr(aggregate, "condition") and type(aggregate.condition) is not Condition:
-        yield "its condition must be an operators.conditions.Condition"
+    elif hasattr(aggregate, "condition"):
+        if type(aggregate.condition) is not Condition:
+            yield "its condition must be an operators.conditions.Condition"
+        else:
+            yield from unsafe_parts(aggregate.condition, columns)
 
 
 # The registry: <base>/<tenant>/<name>/v<N>/{app.py, meta.json}, one folder per accepted content.

@@ -30,6 +30,18 @@ def unique() -> str:
     return uuid.uuid4().hex[:10]
 
 
+@pytest.fixture
+def keyspace(stack, unique):
+    """A Cassandra keyspace name for this test, dropped afterwards."""
+    from connectors.cassandra import connect
+
+    name = f"it_{unique}"
+    yield name
+    cluster, session = connect(stack.cassandra.port)
+    session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+    cluster.shutdown()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the integration tests, and run the stack life-cycle tests (which stop the stack) last."""
     for item in items:

@@ -35,7 +35,7 @@ def test_exactly_once_settings_are_in_every_sink_and_committed_reads_in_every_so
 
 
 def test_incomplete_job_is_refused():
-    with pytest.raises(ValueError, match="needs a source, key_by, window, aggregate and to_results"):
+    with pytest.raises(ValueError, match="needs a source, key_by, window and aggregate"):
         plan(Job("half", tenants=["acme"]).source("alarms", schema="alarm_event.v2", time="event_time"),
              RunSettings())
 
@@ -51,3 +51,15 @@ def test_result_schema_fields_must_all_be_computed():
 def test_tenant_names_are_checked(tenants):
     with pytest.raises(ValueError, match="tenant"):
         alarm_rate_job(tenants)
+
+
+def test_a_job_without_result_schema_writes_json_with_tenant_keys_window_and_aggregates():
+    from operators.aggregates import Count, Max
+
+    job = (Job("app_peaks", tenants=["acme"]).source("alarms", schema="alarm_event.v2", time="event_time")
+           .key_by("station_id").window(alarm_rate_job(["acme"]).tumbling).aggregate(events=Count(), peak=Max("value")))
+    ddl, _ = plan(job, RunSettings())
+    results = next(d for d in ddl if "app_peaks__results" in d)
+    assert ("`tenant` STRING,\n  `station_id` STRING,\n  `window_start` TIMESTAMP_LTZ(3),\n  "
+            "`window_end` TIMESTAMP_LTZ(3),\n  `events` BIGINT,\n  `peak` DOUBLE\n") in results
+    assert "'format' = 'json'" in results and "'topic' = 'acme.results.app_peaks'" in results

@@ -177,14 +177,32 @@ def test_violation_names_file_line_and_column():
      "'nope' is not a column of the stream"),
     ("    return stream.key_by('station_id').window(tumbling(minutes=1)).aggregate(n=Raw())",
      "Raw is not one of the aggregates"),
+    # A condition carries SQL: only columns, numbers and comparisons get into the plan.
+    ("    hot = Condition('hot', \"`value` > (SELECT MAX(`value`) FROM `other` WHERE t = 'x')\")\n"
+     "    return stream.key_by('station_id').window(tumbling(minutes=1)).aggregate(n=CountIf(hot))",
+     "'SELECT MAX(`value`) ' is not allowed"),
+    ("    hot = Condition('hot', '`secret` > 1')\n"
+     "    return stream.key_by('station_id').window(tumbling(minutes=1)).aggregate(n=CountIf(hot))",
+     "`secret` is not a column of the stream"),
 ])
 def test_load_refuses_what_the_platform_cannot_run_as_the_tenants_job(body, message):
-    source = ("from operators.aggregates import Count, Mean\nfrom operators.windows import tumbling\n\n"
+    source = ("from operators.aggregates import Count, CountIf, Mean\nfrom operators.conditions import Condition\n"
+              "from operators.windows import tumbling\n\n"
               "class Raw:\n    def sql(self):\n        return 'COUNT(*) FROM other'\n\n"
               f"def app(stream):\n{body}\n")
     assert validate(source, "app.py", "acme") == []
     with pytest.raises(AppError, match=re.escape(message)):
         load(source, "app.py", "acme", stream())
+
+
+def test_conditions_of_columns_numbers_and_comparisons_are_accepted():
+    source = ("from operators.aggregates import CountIf\nfrom operators.alarms import value_above_threshold\n"
+              "from operators.conditions import Condition\nfrom operators.windows import tumbling\n\n"
+              "def app(stream):\n"
+              "    hot = Condition('hot', '`value` >= 40.5 AND NOT (`valueThreshold` = -1)') & value_above_threshold\n"
+              "    return stream.key_by('station_id').window(tumbling(minutes=1)).aggregate(n=CountIf(hot))\n")
+    job = load(source, "app.py", "acme", stream())
+    assert job.aggregates[0][1].condition.name == "hot and value above a real threshold"
 
 
 def test_load_refuses_a_job_of_another_tenant_even_if_a_trick_got_past_validation(monkeypatch):

@@ -1,0 +1,150 @@
+"""Submit jobs to a Flink cluster and manage them through its REST API.
+
+The job is planned here, in the submitting Python process, exactly as for a local run; what
+goes to the cluster is the job graph and the jars it needs (the Kafka connector and our Avro
+format with the schemas bundled), uploaded by Flink's client through the REST endpoint. All
+per-event work is Flink SQL, so no Python runs on the TaskManagers and no Python code needs
+to be shipped there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.kafka import ensure_topics
+from jobs.pipeline import Job, RunSettings, plan
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
+
+
+class ClusterError(RuntimeError):
+    """The cluster is unreachable, refused a request, or a job failed; the message says which."""
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    job_id: str
+    name: str
+    state: str
+    started_ms: int
+    duration_ms: int
+
+
+class FlinkRest:
+    """A few calls of Flink's REST API (https://nightlies.apache.org/flink/flink-docs-stable/docs/ops/rest_api/)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> dict:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}{path}", data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                text = response.read()
+        except urllib.error.HTTPError as err:
+            detail = err.read().decode(errors="replace")
+            with contextlib.suppress(ValueError, AttributeError):
+                detail = "; ".join(json.loads(detail).get("errors", [detail]))
+            raise ClusterError(f"{method} {path} on {self.url}: HTTP {err.code}: {detail.strip()[:500]}") from None
+        except (urllib.error.URLError, OSError) as err:
+            reason = getattr(err, "reason", err)
+            raise ClusterError(f"no Flink cluster answers at {self.url} ({reason}); start the local one with "
+                               "`tenantstream stack up` or name another with --cluster") from None
+        return json.loads(text) if text else {}
+
+    def overview(self) -> dict:
+        return self._call("GET", "/overview")
+
+    def jobs(self) -> list[JobInfo]:
+        return [JobInfo(j["jid"], j["name"], j["state"], j["start-time"], j["duration"])
+                for j in self._call("GET", "/jobs/overview")["jobs"]]
+
+    def state(self, job_id: str) -> str:
+        return self._call("GET", f"/jobs/{job_id}")["state"]
+
+    def root_cause(self, job_id: str) -> str:
+        """The first line of the exception that failed the job, or '' if there is none."""
+        history = self._call("GET", f"/jobs/{job_id}/exceptions").get("exceptionHistory", {})
+        entries = history.get("entries") or []
+        if not entries:
+            return ""
+        trace = entries[0].get("stacktrace", "")
+        causes = [line for line in trace.splitlines() if line.startswith("Caused by:")]
+        return (causes[-1].removeprefix("Caused by: ") if causes else trace.splitlines()[0] if trace
+                else entries[0].get("exceptionName", ""))
+
+    def wait_for(self, job_id: str, states: set[str], timeout: float = 120.0) -> str:
+        """Wait until the job is in one of `states`; a job that fails instead raises with its root cause."""
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.state(job_id)
+            if state in states:
+                return state
+            if state in TERMINAL_STATES:
+                cause = self.root_cause(job_id)
+                raise ClusterError(f"job {job_id} is {state}" + (f": {cause}" if cause else ""))
+            time.sleep(0.5)
+        raise ClusterError(f"job {job_id} still {state or 'unknown'} after {timeout:.0f} s (waited for "
+                           f"{' or '.join(sorted(states))})")
+
+    def cancel(self, job_id: str) -> None:
+        self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
+        self.wait_for(job_id, {"CANCELED"}, timeout=60)
+
+    def stop_with_savepoint(self, job_id: str, directory: str | None = None, timeout: float = 120.0) -> str:
+        """Take a savepoint and stop the job (its sinks commit first); return the savepoint's location."""
+        body = {"drain": False, **({"targetDirectory": directory} if directory else {})}
+        trigger = self._call("POST", f"/jobs/{job_id}/stop", body)["request-id"]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            answer = self._call("GET", f"/jobs/{job_id}/savepoints/{trigger}")
+            if answer["status"]["id"] == "COMPLETED":
+                operation = answer.get("operation", {})
+                if "failure-cause" in operation:
+                    trace = operation["failure-cause"].get("stack-trace", "")
+                    raise ClusterError(f"savepoint of job {job_id} failed: {trace.splitlines()[0] if trace else ''}")
+                return operation["location"]
+            time.sleep(0.5)
+        raise ClusterError(f"savepoint of job {job_id} not done after {timeout:.0f} s")
+
+
+def remote_settings(url: str, job_name: str) -> dict[str, str]:
+    """Flink settings that send the job to the cluster at `url` and return once it is submitted."""
+    parts = urlsplit(url if "//" in url else f"http://{url}")
+    return {"execution.target": "remote", "rest.address": parts.hostname or "127.0.0.1",
+            "rest.port": str(parts.port or 8081), "execution.attached": "false", "pipeline.name": job_name}
+
+
+def submit_job(job: Job, settings: RunSettings, rest: FlinkRest, parallelism: int = 1,
+               from_savepoint: str | None = None, partitions: int = 2) -> str:
+    """Plan `job`, submit it to the cluster, wait until it runs; return its Flink job id."""
+    rest.overview()  # a plain error now rather than a Java stack trace from the client later
+    ensure_topics(settings.bootstrap, [name for t in job.tenants for name in job.topics(t).all()], partitions)
+    name = f"{job.name}[{','.join(job.tenants)}]"
+    env = streaming_table_env(CheckpointSettings(None), parallelism=parallelism, restore_from=from_savepoint,
+                              extra=remote_settings(rest.url, name))
+    ddl, inserts = plan(job, settings)
+    for statement in ddl:
+        env.execute_sql(statement)
+    statements = env.create_statement_set()
+    for insert in inserts:
+        statements.add_insert_sql(insert)
+    job_id = str(statements.execute().get_job_client().get_job_id())
+    log.info("submitted %s as Flink job %s to %s%s", name, job_id, rest.url,
+             f" from savepoint {from_savepoint}" if from_savepoint else "")
+    rest.wait_for(job_id, {"RUNNING"})
+    return job_id

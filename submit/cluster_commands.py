@@ -1,0 +1,197 @@
+"""`tenantstream submit`, `jobs`, `writer` and `tenant submit`: jobs on a Flink cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+
+import yaml
+
+from connectors.results import ResultsWriter
+from jobs.catalog import BUILT_IN_JOBS
+from jobs.pipeline import RunSettings
+from operators.windows import tumbling
+from stack.config import load_config
+from submit import tenant_apps
+from submit.cluster import FlinkRest, submit_job
+
+# Settings a --config file may hold; command-line flags win over the file.
+CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks"}
+
+
+def _cluster_url(args: argparse.Namespace) -> str:
+    return args.cluster or f"http://127.0.0.1:{load_config().flink.rest_port}"
+
+
+def _job_config(args: argparse.Namespace) -> dict:
+    """The job's settings: defaults, then the --config file, then the flags given."""
+    settings: dict = {"parallelism": 1, "out_of_orderness": 5, "watermarks": "on-periodic",
+                      "bootstrap": load_config().kafka.bootstrap}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        unknown = sorted(set(loaded) - CONFIG_KEYS)
+        if unknown:
+            raise SystemExit(f"error: {args.config}: unknown settings {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(CONFIG_KEYS))}")
+        if isinstance(loaded.get("tenants"), str):
+            loaded["tenants"] = [t.strip() for t in loaded["tenants"].split(",")]
+        settings.update(loaded)
+    settings.update({k: v for k, v in vars(args).items() if k in CONFIG_KEYS and v is not None})
+    if not settings.get("tenants"):
+        raise SystemExit("error: name the tenants with --tenants or in the --config file")
+    return settings
+
+
+def _submit(args: argparse.Namespace) -> int:
+    config = _job_config(args)
+    built_in = BUILT_IN_JOBS[args.job]
+    window = tumbling(seconds=config["window_seconds"]) if config.get("window_seconds") else built_in.window
+    job = built_in.build(tuple(config["tenants"]), window)
+    settings = RunSettings(config["bootstrap"], out_of_orderness_s=config["out_of_orderness"],
+                           watermark_emit=config["watermarks"])
+    job_id = submit_job(job, settings, FlinkRest(_cluster_url(args)), config["parallelism"], args.from_savepoint)
+    print(f"{job.name} for {', '.join(job.tenants)} is RUNNING as Flink job {job_id}; "
+          f"copy its results into Cassandra with `tenantstream writer {args.job} --tenants "
+          f"{','.join(job.tenants)}`")
+    return 0
+
+
+def _jobs_list(args: argparse.Namespace) -> int:
+    jobs = FlinkRest(_cluster_url(args)).jobs()
+    if not jobs:
+        print("no jobs on the cluster")
+        return 0
+    print(f"{'job id':<34} {'state':<10} {'running for':>12}  name")
+    for j in sorted(jobs, key=lambda j: -j.started_ms):
+        print(f"{j.job_id:<34} {j.state:<10} {j.duration_ms / 1000:>11.0f}s  {j.name}")
+    return 0
+
+
+def _jobs_cancel(args: argparse.Namespace) -> int:
+    FlinkRest(_cluster_url(args)).cancel(args.job_id)
+    print(f"job {args.job_id} cancelled")
+    return 0
+
+
+def _jobs_savepoint(args: argparse.Namespace) -> int:
+    location = FlinkRest(_cluster_url(args)).stop_with_savepoint(args.job_id, args.dir)
+    print(f"job {args.job_id} stopped with a savepoint at {location}\n"
+          f"resume it with `tenantstream submit ... --from-savepoint {location}`")
+    return 0
+
+
+def _writer(args: argparse.Namespace) -> int:
+    cfg = load_config()
+    built_in = BUILT_IN_JOBS[args.job]
+    job = built_in.build(args.tenants, built_in.window)
+    writer = ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, built_in.table,
+                           [job.topics(t).results for t in job.tenants], group=f"{job.default_group}.cassandra",
+                           keyspace=args.keyspace)
+    thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
+    thread.start()
+    try:
+        if args.until_caught_up:
+            writer.drain()
+        else:
+            print(f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra; Ctrl-C stops",
+                  file=sys.stderr)
+            thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        writer.stop()
+        thread.join(timeout=30)
+    print(f"wrote {writer.written:,} rows into {args.keyspace}.{built_in.table.name}")
+    return 0
+
+
+def _tenant_submit(args: argparse.Namespace) -> int:
+    versions = [v for v in tenant_apps.apps(args.tenant, base=args.registry) if v.name == args.app]
+    if args.version:
+        versions = [v for v in versions if v.version == args.version]
+    if not versions:
+        print(f"error: {args.tenant} has no app {args.app}" + (f" v{args.version}" if args.version else "") +
+              "; upload it with `tenantstream tenant upload`", file=sys.stderr)
+        return 2
+    app = max(versions, key=lambda v: v.version)
+    cfg = load_config()
+    try:
+        job = tenant_apps.load(app.app_file.read_text(), str(app.app_file), args.tenant,
+                               tenant_apps.bound_stream(args.tenant, app.name))
+    except (tenant_apps.AppRejected, tenant_apps.AppError) as err:
+        tenant_apps.set_status(app.tenant, app.name, app.version, "failed", str(err), base=args.registry)
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    try:
+        job_id = submit_job(job, RunSettings(cfg.kafka.bootstrap), FlinkRest(_cluster_url(args)), args.parallelism)
+    except Exception as err:
+        tenant_apps.set_status(app.tenant, app.name, app.version, "failed", str(err), base=args.registry)
+        raise
+    tenant_apps.set_status(app.tenant, app.name, app.version, "running", f"Flink job {job_id}", base=args.registry)
+    print(f"{args.tenant}'s app {app.name} v{app.version} is RUNNING as Flink job {job_id}; "
+          f"results on {job.topics(args.tenant).results}")
+    return 0
+
+
+def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse._SubParsersAction,
+                 tenants_type, registry_help: str) -> None:
+    """Add the cluster commands to the CLI's parsers."""
+    cluster_help = "the cluster's REST address (default: the local stack's, http://127.0.0.1:8081)"
+    submit = commands.add_parser(
+        "submit", help="submit a built-in job to a Flink cluster",
+        description="Plan a built-in job for the given tenants and submit it to a Flink cluster through its REST "
+                    "API, with the jars it needs (Kafka connector, tenantstream-avro format). The job runs "
+                    "unbounded with exactly-once checkpoints into the cluster's checkpoint folder. Settings "
+                    f"may come from a YAML --config file ({', '.join(sorted(CONFIG_KEYS))}); flags win.")
+    submit.add_argument("job", choices=sorted(BUILT_IN_JOBS))
+    submit.add_argument("--tenants", type=tenants_type, help="comma-separated, e.g. acme,globex")
+    submit.add_argument("--cluster", help=cluster_help)
+    submit.add_argument("-p", "--parallelism", type=int, help="Flink parallelism (default 1)")
+    submit.add_argument("--config", help="YAML file of job settings")
+    submit.add_argument("--window-seconds", dest="window_seconds", type=int, help="tumbling window size")
+    submit.add_argument("--out-of-orderness", type=int, help="seconds the watermark trails event time (default 5)")
+    submit.add_argument("--watermarks", choices=["on-periodic", "on-event"], help="watermark emission")
+    submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    submit.add_argument("--from-savepoint", metavar="LOCATION", help="start from this savepoint (see `jobs savepoint`)")
+    submit.set_defaults(func=_submit)
+
+    jobs = commands.add_parser("jobs", help="list, cancel or stop-with-savepoint jobs on a Flink cluster")
+    jobs.add_argument("--cluster", help=cluster_help)
+    actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="every job with its state").set_defaults(func=_jobs_list)
+    cancel = actions.add_parser("cancel", help="cancel a job (no savepoint)")
+    cancel.add_argument("job_id")
+    cancel.set_defaults(func=_jobs_cancel)
+    savepoint = actions.add_parser(
+        "savepoint", help="stop a job with a savepoint, to resubmit it later with --from-savepoint",
+        description="Stop-with-savepoint: the job's sinks commit, a savepoint is written, the job stops. "
+                    "Resubmitting with --from-savepoint continues from exactly there: nothing lost or doubled.")
+    savepoint.add_argument("job_id")
+    savepoint.add_argument("--dir", help="savepoint folder or URI (default: the cluster's savepoint folder)")
+    savepoint.set_defaults(func=_jobs_savepoint)
+
+    writer = commands.add_parser(
+        "writer", help="copy a job's committed results into Cassandra (for jobs running on a cluster)",
+        description="Consume the job's <tenant>.results.<job> topics (read_committed) and upsert the rows "
+                    "into Cassandra, committing offsets only after Cassandra acknowledged them.")
+    writer.add_argument("job", choices=sorted(BUILT_IN_JOBS))
+    writer.add_argument("--tenants", type=tenants_type, required=True, help="comma-separated")
+    writer.add_argument("--keyspace", default="tenantstream", help="Cassandra keyspace (default tenantstream)")
+    writer.add_argument("--until-caught-up", action="store_true",
+                        help="stop once every committed result is written, instead of running until Ctrl-C")
+    writer.set_defaults(func=_writer)
+
+    tenant_submit = tenant_actions.add_parser(
+        "submit", help="submit a tenant's uploaded app to a Flink cluster",
+        description="Load the app's newest (or given) version, bind it to the tenant's own source "
+                    "<tenant>.sensors.alarms and sinks (<tenant>.results.app_<name>, dead-letter, late), "
+                    "and submit it. The app's status in `tenant apps` becomes running or failed.")
+    tenant_submit.add_argument("app", help="the app's name, as `tenant apps` lists it")
+    tenant_submit.add_argument("--tenant", required=True)
+    tenant_submit.add_argument("--version", type=int, help="default: the newest")
+    tenant_submit.add_argument("--cluster", help=cluster_help)
+    tenant_submit.add_argument("-p", "--parallelism", type=int, default=1)
+    tenant_submit.add_argument("--registry", metavar="DIR", help=registry_help)
+    tenant_submit.set_defaults(func=_tenant_submit)
