@@ -141,13 +141,20 @@ class Job:
     def rules(self) -> list[Rule]:
         undecodable_rule, time_rule = self.time_rules()
         return [undecodable_rule, *(missing(c) for c in self.required), time_rule,
-                matches_tenant("tenant", TOPIC_TENANT)]
+                matches_tenant("tenant", self.topic_tenant_sql())]
+
+    def topic_tenant_sql(self) -> str:
+        """The tenant of the topic a record was read from, as SQL: a constant for one tenant, else a
+        comparison of the topic with each known source topic (cheaper than splitting the name)."""
+        if len(self.tenants) == 1:
+            return sql_string(self.tenants[0])
+        cases = " ".join(f"WHEN {sql_string(self.topics(t).source)} THEN {sql_string(t)}" for t in self.tenants)
+        return f"CASE `{TOPIC_COLUMN}` {cases} END"
 
 
 # The tenant a record belongs to is the one whose topic it was read from, never what the record says.
 TOPIC_COLUMN = "kafka_topic"
 TOPIC_TENANT_COLUMN = "topic_tenant"
-TOPIC_TENANT = f"SPLIT_INDEX(`{TOPIC_COLUMN}`, '.', 0)"  # tenant names have no dots
 SINK_TOPIC_COLUMN = "topic"
 
 
@@ -217,7 +224,7 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
     """The source table: `columns`, the topic's tenant, the rejection reason, event time and watermark."""
     return table_ddl(_table(job, "source"), [
         *columns,
-        f"`{TOPIC_TENANT_COLUMN}` AS {TOPIC_TENANT}",
+        f"`{TOPIC_TENANT_COLUMN}` AS {job.topic_tenant_sql()}",
         f"`rejection` AS {rejection_reason(job.rules())}",
         # Records without a trustworthy event time get time 0 so they never move the watermark.
         f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
