@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -95,17 +95,18 @@ def _cql_value(value: object) -> object:
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 
-class ResultsWriter:
-    """Copies committed result records of `topics` into `table`, at least once, idempotently."""
+class ResultFollower:
+    """Follows the committed records of a job's results topics: a base for what consumes them.
 
-    def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
-                 group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1) -> None:
-        self.bootstrap, self.table, self.topics, self.group = bootstrap, table, list(topics), group
-        self.cluster, self.session = connect(cassandra_port)
-        table.ensure(self.session, keyspace, replication)
-        self.columns = [name for name, _ in table.columns()]
-        self.insert = insert_statement(self.session, keyspace, table.name, self.columns)
-        self.written = 0
+    `_handle` gets each batch of messages and must make them count exactly where it writes (and
+    commit the consumer's offsets its own way); `drain` waits until everything committed so far,
+    including transactions still open when it was called, has been handled.
+    """
+
+    name = "results follower"
+
+    def __init__(self, bootstrap: str, topics: Sequence[str], group: str, schema: str) -> None:
+        self.bootstrap, self.topics, self.group, self.schema = bootstrap, list(topics), group, schema
         self.rejected = 0
         self._stop = threading.Event()
         self._caught_up_at = 0.0
@@ -115,7 +116,7 @@ class ResultsWriter:
         self._stop.set()
 
     def run(self, batch: int = 5000) -> None:
-        """Consume until stop(): decode, upsert, then commit the offsets."""
+        """Consume until stop()."""
         consumer = committed_consumer(self.bootstrap, self.group)
         consumer.subscribe(self.topics)
         admin = AdminClient({"bootstrap.servers": self.bootstrap})
@@ -123,28 +124,33 @@ class ResultsWriter:
             while not self._stop.is_set():
                 messages = consumer.consume(batch, timeout=0.5)
                 if messages:
-                    self._write(messages)
-                    consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
-                    log.debug("wrote %d result rows (%d in all)", len(messages), self.written)
+                    self._handle(consumer, messages)
                 elif (lag := _lag(consumer, admin)) == 0:
                     self._caught_up_at = time.monotonic()
                 else:
-                    log.debug("no new results yet, %d records behind or in open transactions", lag)
+                    log.debug("%s: no new results yet, %d records behind or in open transactions", self.name, lag)
         except BaseException as err:
             self._failure = err
             raise
         finally:
             consumer.close()
-            self.cluster.shutdown()
+            self._close()
 
-    def _write(self, messages: list) -> None:
-        rows = []
+    def _handle(self, consumer: Consumer, messages: list) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release what the follower writes to."""
+
+    def records(self, messages: list) -> Iterator[tuple[str, dict]]:
+        """(tenant, record) of each message; a record that does not decode, or names another tenant than
+        its topic's, is logged and counted in `rejected`, never passed on."""
         for msg in messages:
             if msg.error():
                 raise RuntimeError(f"results topic {msg.topic()}: {msg.error()}")
             tenant = msg.topic().split(".", 1)[0]
             try:
-                record = codec.decode(msg.value(), self.table.schema)
+                record = codec.decode(msg.value(), self.schema)
             except DecodeError as err:
                 self.rejected += 1
                 log.error("skipped result %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), err)
@@ -154,20 +160,45 @@ class ResultsWriter:
                 log.error("skipped result of tenant %r on %s: a tenant's rows come only from its own topic",
                           record["tenant"], msg.topic())
                 continue
-            rows.append([_cql_value(record[c]) for c in self.columns])
-        self.written += upsert(self.session, self.insert, rows)
+            yield tenant, record
 
     def drain(self, timeout: float = 300.0) -> None:
-        """Return once the writer has caught up with every results partition (after this call)."""
+        """Return once the follower has caught up with every results partition (after this call)."""
         asked = time.monotonic()
         deadline = asked + timeout
         while time.monotonic() < deadline:
             if self._caught_up_at > asked:
                 return
             if self._failure is not None:
-                raise RuntimeError(f"results writer failed: {self._failure}") from self._failure
+                raise RuntimeError(f"{self.name} failed: {self._failure}") from self._failure
             time.sleep(0.2)
-        raise TimeoutError(f"results writer did not catch up with {self.topics} in {timeout:.0f} s")
+        raise TimeoutError(f"{self.name} did not catch up with {self.topics} in {timeout:.0f} s")
+
+
+class ResultsWriter(ResultFollower):
+    """Copies committed result records of `topics` into `table`, at least once, idempotently."""
+
+    name = "results writer"
+
+    def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
+                 group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1) -> None:
+        super().__init__(bootstrap, topics, group, table.schema)
+        self.table = table
+        self.cluster, self.session = connect(cassandra_port)
+        table.ensure(self.session, keyspace, replication)
+        self.columns = [name for name, _ in table.columns()]
+        self.insert = insert_statement(self.session, keyspace, table.name, self.columns)
+        self.written = 0
+
+    def _handle(self, consumer: Consumer, messages: list) -> None:
+        """Upsert, then commit the offsets: a crash in between writes the same rows again."""
+        rows = [[_cql_value(record[c]) for c in self.columns] for _, record in self.records(messages)]
+        self.written += upsert(self.session, self.insert, rows)
+        consumer.commit(offsets=_next_offsets(messages), asynchronous=False)
+        log.debug("wrote %d result rows (%d in all)", len(rows), self.written)
+
+    def _close(self) -> None:
+        self.cluster.shutdown()
 
 
 def _lag(consumer: Consumer, admin: AdminClient) -> int:
