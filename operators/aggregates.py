@@ -47,10 +47,12 @@ class Share:
 @dataclass(frozen=True)
 class _OfColumn:
     column: str
+    where: Condition | None = None  # only the records meeting it count; NULL when none does
     function = ""
 
     def sql(self) -> str:
-        return f"{self.function}({quote(self.column)})"
+        only = f" FILTER (WHERE {self.where.sql})" if self.where else ""
+        return f"{self.function}({quote(self.column)}){only}"
 
 
 class Sum(_OfColumn):
