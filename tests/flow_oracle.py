@@ -14,9 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from operators.flow import FlowMetadata
-from tests.oracle import EARLIEST_MS, MAX_AHEAD_MS
+from tests.oracle import Outcome, bad_time, decoded, route
 
 COUNTER, POWER = "energy_counter", "power"
+# an Outcome's windows: Key -> Row
 Key = tuple[str, str, str, str, int, int]  # tenant, sensor, element, kind, window start, window end
 # readings, breaches, sum, mean, min, max, increase, energy_kwh
 Row = tuple[int, int, float | None, float | None, float | None, float | None, float | None, float | None]
@@ -40,17 +41,6 @@ class FlowReading:
     reset: bool = False
 
 
-@dataclass(frozen=True)
-class FlowOutcome:
-    windows: dict[Key, Row]
-    late: list[int]  # offsets
-    invalid: dict[int, str]  # offset -> first words of the reason
-
-
-def _bad_time(r: FlowReading) -> bool:
-    return r.event_time is None or r.event_time < EARLIEST_MS or r.event_time > r.kafka_ts + MAX_AHEAD_MS
-
-
 def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
     """Why the record is bad before any counter state is looked at, or None."""
     if r.decode_error is not None:
@@ -58,7 +48,7 @@ def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
     for name in ("sensor_id", "element_id", "kind", "unit"):
         if not getattr(r, name):
             return f"missing {name}"
-    if _bad_time(r):
+    if bad_time(r):
         return "bad timestamp"
     if r.tenant and r.tenant != r.topic_tenant:
         return "unknown tenant"
@@ -78,21 +68,8 @@ def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
 
 
 def flow_aggregates(readings: list[FlowReading], metadata: FlowMetadata, window_ms: int,
-                    out_of_orderness_ms: int) -> FlowOutcome:
-    watermark: int | None = None
-    late, invalid, on_time = [], {}, []
-    for r in readings:
-        reason = invalid_reason(r, metadata)
-        rowtime = 0 if r.decode_error is not None or _bad_time(r) else r.event_time
-        if reason:
-            invalid[r.offset] = reason
-        elif watermark is not None and rowtime <= watermark:
-            late.append(r.offset)
-        else:
-            on_time.append(r)
-        candidate = rowtime - out_of_orderness_ms
-        watermark = candidate if watermark is None else max(watermark, candidate)
-
+                    out_of_orderness_ms: int) -> Outcome:
+    on_time, late, invalid = route(readings, lambda r: invalid_reason(r, metadata), out_of_orderness_ms)
     steps = _counter_steps([r for r in on_time if r.kind == COUNTER], invalid)
     groups: dict[Key, list[FlowReading]] = defaultdict(list)
     for r in on_time:
@@ -101,7 +78,7 @@ def flow_aggregates(readings: list[FlowReading], metadata: FlowMetadata, window_
             groups[(r.topic_tenant, r.sensor_id, r.element_id, r.kind, start, start + window_ms)].append(r)
     windows = {key: _row(rs, key, metadata, steps, window_ms) for key, rs in groups.items()}
     windows.update(_empty_power_windows(windows, metadata))
-    return FlowOutcome(windows, late, invalid)
+    return Outcome(windows, late, invalid)
 
 
 def _counter_steps(counters: list[FlowReading], invalid: dict[int, str]) -> dict[int, float]:
@@ -167,21 +144,8 @@ def rows_match(actual: dict[Key, Row], expected: dict[Key, Row], rel: float = 1e
 
 
 def flow_readings_from(records: list, first_offset: int = 0) -> list[FlowReading]:
-    """Readings of simulated flow records as produced, in order, into one single-partition topic.
-
-    Decoding uses the Python codec (fastavro), not the job's JVM format.
-    """
-    from schemas import codec
-
-    readings = []
-    for offset, r in enumerate(records, first_offset):
-        try:
-            e = codec.decode(r.value, "flow_reading.v1")
-        except codec.DecodeError as err:
-            reason = str(err).split(" (")[0].split(":")[0]  # the words the JVM format's reason starts with too
-            readings.append(FlowReading(offset, r.kafka_ts, r.tenant, decode_error=reason))
-            continue
-        readings.append(FlowReading(offset, r.kafka_ts, r.tenant, None, e["tenant"], e["sensor_id"], e["element_id"],
-                                    e["kind"], int(e["event_time"].timestamp() * 1000), e["value"], e["unit"],
-                                    e["reset"]))
-    return readings
+    """Readings of simulated flow records as produced, in order, into one single-partition topic."""
+    return [FlowReading(offset, r.kafka_ts, r.tenant, decode_error=error) if e is None else
+            FlowReading(offset, r.kafka_ts, r.tenant, None, e["tenant"], e["sensor_id"], e["element_id"], e["kind"],
+                        int(e["event_time"].timestamp() * 1000), e["value"], e["unit"], e["reset"])
+            for offset, r, e, error in decoded(records, "flow_reading.v1", first_offset)]

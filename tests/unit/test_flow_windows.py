@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 
 import pytest
 
-from connectors.flink import CheckpointSettings, streaming_table_env
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import diverted_query, results_query, routing_views, source_ddl
+from jobs.pipeline import diverted_query, results_query
 from operators.flow import FlowMetadata, FlowSensor, Limits
 from operators.windows import tumbling
 from schemas.sql import flink_columns
+from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.flow_oracle import FlowReading, flow_aggregates, rows_match
 
 WINDOW = tumbling(minutes=15)
@@ -121,14 +120,6 @@ def _spoil(rng: random.Random, r: FlowReading) -> FlowReading:
     return FlowReading(**{**r.__dict__, **change})
 
 
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def _ms(utc_text: str) -> int:
-    return int(datetime.fromisoformat(utc_text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
 FILE_COLUMNS = [*flink_columns("flow_reading.v1"), "`decode_error` STRING", "`payload` BYTES", "`kafka_topic` STRING",
                 "`kafka_partition` INT", "`kafka_offset` BIGINT", "`kafka_ts` TIMESTAMP_LTZ(3)"]
 
@@ -138,9 +129,9 @@ def _write_json_lines(readings: list[FlowReading], path) -> None:
         for r in readings:
             out.write(json.dumps({
                 "tenant": r.tenant, "sensor_id": r.sensor_id, "element_id": r.element_id, "kind": r.kind,
-                "event_time": _iso(r.event_time), "value": r.value, "unit": r.unit, "reset": r.reset,
+                "event_time": iso(r.event_time), "value": r.value, "unit": r.unit, "reset": r.reset,
                 "decode_error": r.decode_error, "kafka_topic": f"{r.topic_tenant}.sensors.flow",
-                "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": _iso(r.kafka_ts)}) + "\n")
+                "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": iso(r.kafka_ts)}) + "\n")
 
 
 @pytest.fixture(scope="module")
@@ -149,24 +140,13 @@ def flink_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("flow_windows")
     readings = randomized_readings(seed=20260101)
     _write_json_lines(readings, folder / "readings.json")
-    env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
-                              extra={"pipeline.auto-watermark-interval": "0 ms"})
     job = flow_aggregates_job(["acme", "globex", "initech"], METADATA, window=WINDOW)
-    env.execute_sql(source_ddl(job, FILE_COLUMNS, {
-        "connector": "filesystem", "path": str(folder / "readings.json"), "format": "json",
-        "json.timestamp-format.standard": "ISO-8601"}, DELAY_S))
-    for view in routing_views(job):
-        env.execute_sql(view)
-
-    def rows(query: str) -> list:
-        with env.execute_sql(query).collect() as results:
-            return list(results)
-
+    rows = run_over_file(job, FILE_COLUMNS, folder / "readings.json", DELAY_S, folder)
     windows = {}
     for r in rows("SELECT tenant, sensor_id, element_id, kind, CAST(window_start AS STRING), "
                   "CAST(window_end AS STRING), readings, breaches, `sum`, mean, `min`, `max`, increase, energy_kwh "
                   f"FROM ({results_query(job)})"):
-        key = (r[0], r[1], r[2], r[3], _ms(r[4]), _ms(r[5]))
+        key = (r[0], r[1], r[2], r[3], epoch_ms(r[4]), epoch_ms(r[5]))
         assert key not in windows, f"two rows for {key}"
         windows[key] = tuple(r[6:])
     diverted = "SELECT `offset`, reason FROM ({})"
