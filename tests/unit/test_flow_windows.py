@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
 from jobs.flow_aggregates import flow_aggregates_job
 from jobs.pipeline import diverted_query, results_query
-from operators.flow import FlowMetadata, FlowSensor, Limits
+from operators.flow import FlowMetadata, FlowSensor, Limits, metadata_from_assets
 from operators.windows import tumbling
 from schemas.sql import flink_columns
 from tests.flink_local import epoch_ms, iso, run_over_file
@@ -226,3 +227,17 @@ def test_hand_computed_windows_with_right_edge_labels(flink_run):
         ("shore", _at(30), _at(45)): (0, 0, None, None, None, None, None, 0.0),
     }
     assert "counter went backwards without reset: 105.0 after 110.0" in invalid.values()
+
+
+def test_the_metadata_comes_from_asset_records_of_the_jobs_tenants():
+    from submit.assets import read_assets
+
+    metadata = metadata_from_assets(read_assets(Path("stack/assets.example.yaml")), ["globex"])
+    assert {s.sensor_id: (s.element_id, s.kind, s.unit) for s in metadata.sensors} == {
+        "aurora-shore-power": ("mv-aurora", "power", "kW"),
+        "aurora-shore-energy": ("mv-aurora", "energy_counter", "kWh"),
+        "bts-harbour-temp": ("bts-harbour", "non_additive", "degC")}
+    assert metadata.limits.bounds == {}  # globex's elements have no limits
+    acme = metadata_from_assets(read_assets(Path("stack/assets.example.yaml")), ["acme"])
+    assert acme.limits.bounds[("acme", "main-pipe")] == (None, 10)
+    assert acme.limits.breached("t").sql.count("WHEN") == 4  # the valve has no limits

@@ -51,3 +51,19 @@ def test_result_schema_fields_must_all_be_computed():
 def test_tenant_names_are_checked(tenants):
     with pytest.raises(ValueError, match="tenant"):
         alarm_rate_job(tenants)
+
+
+def test_the_flow_plan_reads_and_writes_only_its_tenants_flow_topics_exactly_once():
+    from jobs.flow_aggregates import flow_aggregates_job
+    from operators.flow import metadata_from_assets
+    from submit.simulate import flow_topology
+
+    tenants = ["acme", "globex"]
+    ddl, inserts = plan(flow_aggregates_job(tenants, metadata_from_assets(flow_topology(tenants), tenants)),
+                        RunSettings())
+    topics = [t for listed in TOPIC.findall("\n".join(ddl)) for t in listed.split(";")]
+    assert sorted(topics) == sorted(f"{t}.{s}" for t in tenants
+                                    for s in ("sensors.flow", "results.flow", "deadletter", "late"))
+    assert sum("'sink.delivery-guarantee' = 'exactly-once'" in d for d in ddl) == 3
+    # the dead letters: the source's rejects and the energy counters that went backwards
+    assert " UNION ALL " in inserts[1] and "`flow__counter_steps`" in inserts[1]
