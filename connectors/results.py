@@ -21,6 +21,7 @@ from datetime import datetime
 
 from cassandra import DriverException, InvalidRequest
 from cassandra.cluster import NoHostAvailable
+from cassandra.query import UNSET_VALUE
 from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
@@ -54,12 +55,7 @@ class ResultTable:
     clustering: tuple[str, ...] = ("window_start",)
 
     def columns(self) -> list[tuple[str, str]]:
-        out = []
-        for f in codec.schema(self.schema).parsed["fields"]:
-            avro_type = f["type"]
-            kind = avro_type.get("logicalType") or avro_type["type"] if isinstance(avro_type, dict) else avro_type
-            out.append((f["name"], _CQL_TYPES[kind]))
-        return out
+        return [(f["name"], _CQL_TYPES[_avro_kind(f["type"])]) for f in codec.schema(self.schema).parsed["fields"]]
 
     def ensure(self, session, keyspace: str, replication: int = 1) -> None:
         ensure_keyspace(session, keyspace, replication)
@@ -89,9 +85,21 @@ def read_windows(port: int, query: RangeQuery) -> list[dict[str, object]]:
         raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: {err}") from err
     finally:
         cluster.shutdown()
+def _avro_kind(avro_type: object) -> str:
+    """The primitive or logical type of an Avro field type; a nullable field's ["null", T] is T."""
+    if isinstance(avro_type, list):
+        (branch,) = [t for t in avro_type if t != "null"]
+        return _avro_kind(branch)
+    if isinstance(avro_type, dict):
+        return avro_type.get("logicalType") or avro_type["type"]
+    return avro_type
 
 
 def _cql_value(value: object) -> object:
+    """A record's value as bound to the INSERT. A null is left unset rather than written: a written null
+    is a tombstone, and a sensor's partition of nullable aggregates would soon fail reads on them."""
+    if value is None:
+        return UNSET_VALUE
     return value.replace(tzinfo=None) if isinstance(value, datetime) else value
 
 

@@ -11,7 +11,12 @@ The plan reads only the job's tenants' `<tenant>.sensors.<stream>` topics and
 writes a record only to the `<tenant>.results.<job>`, `<tenant>.deadletter` or
 `<tenant>.late` topic of the tenant whose topic it came from, through
 exactly-once sinks. Invalid records go to the dead-letter topic with the reason;
-records behind the watermark go to the late topic; the rest are windowed.
+records at or behind the watermark go to the late topic; the rest are windowed.
+
+Jobs whose aggregates need more than a window of the on-time records add rules
+(`validate`), views before the window (`before_window`, e.g. per-sensor state in
+event-time order, which may reject records too) and rows after it
+(`after_window`, e.g. for windows without data); see jobs/flow_aggregates.py.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from connectors.kafka import exactly_once_sink_options, source_options, table_ddl
 from operators.aggregates import quote
@@ -34,7 +40,7 @@ from operators.validation import (
     timestamp_in_range,
     undecodable,
 )
-from operators.windows import Tumbling
+from operators.windows import Tumbling, interval_sql
 from schemas.sql import flink_columns
 
 FORMAT = "tenantstream-avro"
@@ -82,6 +88,37 @@ class RunSettings:
     watermark_emit: str = "on-periodic"
 
 
+class BeforeWindow(Protocol):
+    """Views between a job's on-time records and its window.
+
+    Their rows keep the source's columns, so that rows they reject become dead letters like any other.
+    """
+
+    def views(self, job: Job, on_time: str) -> list[str]:
+        """CREATE TEMPORARY VIEW statements over the view `on_time`."""
+        ...
+
+    def window_input(self, job: Job) -> str:
+        """The view the window reads."""
+        ...
+
+    def rejected(self, job: Job) -> list[tuple[str, Rule]]:
+        """(view, rule) pairs: the view's rows that the rule rejects go to the dead-letter topic."""
+        ...
+
+
+class AfterWindow(Protocol):
+    """Rows a job adds to the rows of its window, e.g. for windows in which a key had no records."""
+
+    def views(self, job: Job, windows: str) -> list[str]:
+        """CREATE TEMPORARY VIEW statements over the view `windows` of the window's rows."""
+        ...
+
+    def rows(self, job: Job, windows: str) -> str:
+        """A query of every result row (the window's and the added ones), with the window's columns."""
+        ...
+
+
 @dataclass(frozen=True)
 class Job:
     """A windowed aggregate job over one sensor stream of one or more tenants."""
@@ -96,6 +133,9 @@ class Job:
     tumbling: Tumbling | None = None
     aggregates: tuple[tuple[str, object], ...] = ()
     result_schema: str = ""
+    checks: tuple[Rule, ...] = ()
+    before: BeforeWindow | None = None
+    after: AfterWindow | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(self.tenants))
@@ -111,6 +151,16 @@ class Job:
     def source(self, stream: str, schema: str, time: str, required: Sequence[str] = ()) -> Job:
         """Read `<tenant>.sensors.<stream>`, records of Avro `schema`, event time in column `time`."""
         return self._with(stream=stream, event_schema=schema, time_column=time, required=tuple(required))
+
+    def validate(self, *rules: Rule) -> Job:
+        """Reject records by these rules too, after the source's own (first match gives the reason)."""
+        return self._with(checks=rules)
+
+    def before_window(self, stage: BeforeWindow) -> Job:
+        return self._with(before=stage)
+
+    def after_window(self, stage: AfterWindow) -> Job:
+        return self._with(after=stage)
 
     def key_by(self, *columns: str) -> Job:
         return self._with(keys=columns)
@@ -128,6 +178,10 @@ class Job:
     def default_group(self) -> str:
         return f"tenantstream.{self.name}.{'+'.join(self.tenants)}"
 
+    def table(self, part: str) -> str:
+        """The name of a table or view of this job's plan."""
+        return f"{self.name}__{part}"
+
     def topics(self, tenant: str) -> Topics:
         return Topics(tenant, self.name, self.stream)
 
@@ -141,7 +195,7 @@ class Job:
     def rules(self) -> list[Rule]:
         undecodable_rule, time_rule = self.time_rules()
         return [undecodable_rule, *(missing(c) for c in self.required), time_rule,
-                matches_tenant("tenant", self.topic_tenant_sql())]
+                matches_tenant("tenant", self.topic_tenant_sql()), *self.checks]
 
     def topic_tenant_sql(self) -> str:
         """The tenant of the topic a record was read from, as SQL: a constant for one tenant, else a
@@ -229,32 +283,47 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
         # Records without a trustworthy event time get time 0 so they never move the watermark.
         f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
         f"ELSE {quote(job.time_column)} END",
-        f"WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{out_of_orderness_s}' SECOND",
+        f"WATERMARK FOR `rowtime` AS `rowtime` - {interval_sql(out_of_orderness_s * 1000)}",
     ], options)
 
 
 # Every record takes exactly one route. Each route is its own filter over the source (Flink SQL has
 # no side outputs), written so that the cheap test comes first and the rules run only when needed.
+# A watermark W says no record at or before W is still to come, so a record AT the watermark is late:
+# a window ending at W + 1 ms has fired and drops it, and an event-time OVER drops it, both silently.
 ROUTES = {
     "invalid": "`rejection` IS NOT NULL",
-    "late": "`rowtime` < CURRENT_WATERMARK(`rowtime`) AND `rejection` IS NULL",
+    "late": "`rowtime` <= CURRENT_WATERMARK(`rowtime`) AND `rejection` IS NULL",
     "on_time": "`rejection` IS NULL AND (CURRENT_WATERMARK(`rowtime`) IS NULL "
-               "OR `rowtime` >= CURRENT_WATERMARK(`rowtime`))",
+               "OR `rowtime` > CURRENT_WATERMARK(`rowtime`))",
 }
 
 
 def routing_views(job: Job) -> list[str]:
-    """The on-time view that the window reads: valid records not behind the watermark."""
-    return [f"CREATE TEMPORARY VIEW `{_table(job, 'on_time')}` AS "
-            f"SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
+    """The on-time view (valid records after the watermark), then the views the job adds around its window."""
+    on_time = _table(job, "on_time")
+    views = [f"CREATE TEMPORARY VIEW `{on_time}` AS SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
+    if job.before:
+        views += job.before.views(job, on_time)
+    if job.after:
+        windows = _table(job, "windows")
+        views += [f"CREATE TEMPORARY VIEW `{windows}` AS {window_query(job)}", *job.after.views(job, windows)]
+    return views
+
+
+def window_query(job: Job) -> str:
+    """The windowed aggregate of on-time records per tenant and key, with the window's start, end and time."""
+    keys = ", ".join(quote(k) for k in (TOPIC_TENANT_COLUMN, *job.keys))
+    aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
+    window_input = job.before.window_input(job) if job.before else _table(job, "on_time")
+    window = job.tumbling.tvf_sql(f"`{window_input}`", "rowtime")
+    return (f"SELECT {keys}, window_start, window_end, window_time, {aggregates} FROM {window} "
+            f"GROUP BY {keys}, window_start, window_end, window_time")
 
 
 def results_query(job: Job) -> str:
-    """The windowed aggregate of on-time records per tenant and key, shaped as the result schema,
-    followed by the tenant (which picks the topic)."""
-    keys = ", ".join(quote(k) for k in (TOPIC_TENANT_COLUMN, *job.keys))
-    aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
-    window = job.tumbling.tvf_sql(f"`{_table(job, 'on_time')}`", "rowtime")
+    """The window's rows (and those the job adds after it) shaped as the result schema, followed by the
+    tenant (which picks the topic)."""
     select = {"tenant": quote(TOPIC_TENANT_COLUMN), "window_start": "window_start", "window_end": "window_end",
               **{k: quote(k) for k in job.keys}, **{n: quote(n) for n, _ in job.aggregates}}
     result_fields = [c.split(" ", 1)[0].strip("`") for c in result_shape(job)[0]]
@@ -263,22 +332,32 @@ def results_query(job: Job) -> str:
         raise ValueError(f"job {job.name}: result schema {job.result_schema} has fields the job does not "
                          f"compute: {', '.join(missing_fields)}")
     projection = ", ".join(f"{select[f]} AS {quote(f)}" for f in result_fields)
-    return (f"SELECT {projection}, {quote(TOPIC_TENANT_COLUMN)} FROM (SELECT {keys}, window_start, window_end, "
-            f"{aggregates} FROM {window} GROUP BY {keys}, window_start, window_end)")
+    rows = job.after.rows(job, _table(job, "windows")) if job.after else window_query(job)
+    return f"SELECT {projection}, {quote(TOPIC_TENANT_COLUMN)} FROM ({rows})"
 
 
-LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is behind the watermark ' || "
+LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is not after the watermark ' || "
                "CAST(CURRENT_WATERMARK(`rowtime`) AS STRING)")
 
 
 def diverted_query(job: Job, route: str) -> str:
-    """Records of `route` ('invalid' or 'late') as dead-letter records with their reason, then the tenant."""
-    reason = "`rejection`" if route == "invalid" else LATE_REASON
+    """Records of `route` ('invalid' or 'late') as dead-letter records with their reason, then the tenant.
+
+    Invalid records are those the source's rules reject and those the views before the window reject.
+    """
+    if route == "late":
+        return _diverted(_table(job, "source"), ROUTES["late"], LATE_REASON)
+    rejected = job.before.rejected(job) if job.before else []
+    return " UNION ALL ".join([_diverted(_table(job, "source"), ROUTES["invalid"], "`rejection`"),
+                               *(_diverted(view, rule.rejects, rule.reason) for view, rule in rejected)])
+
+
+def _diverted(table: str, condition: str, reason: str) -> str:
     return (f"SELECT `{TOPIC_TENANT_COLUMN}` AS `tenant`, `{TOPIC_COLUMN}` AS `source_topic`, "
             f"`kafka_partition` AS `partition`, `kafka_offset` AS `offset`, "
             f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload`, "
-            f"`{TOPIC_TENANT_COLUMN}` FROM `{_table(job, 'source')}` WHERE {ROUTES[route]}")
+            f"`{TOPIC_TENANT_COLUMN}` FROM `{table}` WHERE {condition}")
 
 
 def _table(job: Job, part: str) -> str:
-    return f"{job.name}__{part}"
+    return job.table(part)

@@ -51,11 +51,13 @@ class Share:
 @dataclass(frozen=True)
 class _OfColumn:
     column: str
+    where: Condition | None = None  # only the records meeting it count; NULL when none does
     function = ""
     sql_type = "DOUBLE"
 
     def sql(self) -> str:
-        return f"{self.function}({quote(self.column)})"
+        only = f" FILTER (WHERE {self.where.sql})" if self.where else ""
+        return f"{self.function}({quote(self.column)}){only}"
 
 
 class Sum(_OfColumn):

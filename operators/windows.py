@@ -14,7 +14,7 @@ class Tumbling:
             raise ValueError(f"a tumbling window is a positive whole number of seconds, not {self.size_ms} ms")
 
     def interval_sql(self) -> str:
-        return f"INTERVAL '{self.size_ms // 1000}' SECOND"
+        return interval_sql(self.size_ms)
 
     def tvf_sql(self, table: str, time_column: str) -> str:
         """Flink's TUMBLE window table-valued function over `table`."""
@@ -25,6 +25,15 @@ class Tumbling:
 
     def end_of(self, event_time_ms: int) -> int:
         return self.start_of(event_time_ms) + self.size_ms
+
+
+def interval_sql(ms: int) -> str:
+    """A Flink SQL interval of `ms` milliseconds, up to 99 days (`INTERVAL 'n' SECOND` stops at 99 s)."""
+    days, rest = divmod(ms, 86_400_000)
+    hours, rest = divmod(rest, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"INTERVAL '{days} {hours:02}:{minutes:02}:{seconds:02}.{millis:03}' DAY TO SECOND(3)"
 
 
 def tumbling(minutes: int = 0, seconds: int = 0) -> Tumbling:

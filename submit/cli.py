@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import subprocess
@@ -14,10 +15,12 @@ from pathlib import Path
 from connectors.cassandra import CassandraUnavailableError
 from connectors.kafka import ensure_topics, parse_partition_offsets
 from connectors.metadata import MetadataStore, MetadataUnavailableError
-from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, read_windows
+from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, ResultTable, read_windows
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings
+from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
+from jobs.pipeline import Job, RunSettings
 from jobs.tables import RESULT_TABLES
+from operators.flow import metadata_from_assets
 from operators.ranges import TIME_FORMATS, QueryError, parse_query
 from operators.windows import tumbling
 from schemas.assets import AssetError, Assets
@@ -31,7 +34,7 @@ from submit.cluster_commands import add_commands
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
 from submit.query import format_answer, json_lines
-from submit.simulate import SimulationSpec, alarm_events, produce
+from submit.simulate import FLOW_WINDOW_MS, SimulationSpec, alarm_events, flow_readings, flow_topology, produce
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
 
 
@@ -96,16 +99,38 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
 def _simulate(args: argparse.Namespace) -> int:
     cfg = load_config()
     spec = _spec(args)
-    ensure_topics(cfg.kafka.bootstrap, [f"{t}.sensors.alarms" for t in spec.tenants], cfg.kafka.partitions)
-    sent = produce(alarm_events(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants), rate=spec.rate)
-    print("sent " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) +
-          f" to {', '.join(f'{t}.sensors.alarms' for t in spec.tenants)}")
+    if args.stream == "flow":  # late readings are then two windows of the flow job behind
+        spec = dataclasses.replace(spec, window_ms=FLOW_WINDOW_MS)
+    records = flow_readings(spec) if args.stream == "flow" else alarm_events(spec)
+    topics = [f"{t}.sensors.{args.stream}" for t in spec.tenants]
+    ensure_topics(cfg.kafka.bootstrap, topics, cfg.kafka.partitions)
+    sent = produce(records, cfg.kafka.bootstrap, spec.events * len(spec.tenants), rate=spec.rate)
+    print("sent " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + f" to {', '.join(topics)}")
     return 0
+
+
+JOBS = ("alarm_rate", "flow_aggregates")
+
+
+def _job(args: argparse.Namespace) -> tuple[Job, ResultTable]:
+    """The job `run` was asked for, and the Cassandra table of its results."""
+    if args.job == "flow_aggregates":
+        assets = read_assets(Path(args.assets)) if args.assets else flow_topology(args.tenants)
+        metadata = metadata_from_assets(assets, args.tenants)
+        for tenant in sorted(set(args.tenants) - {s.tenant for s in metadata.sensors}):
+            print(f"warning: {assets.source} has no sensors of tenant {tenant}: all its readings will be "
+                  "dead letters", file=sys.stderr)
+        return flow_aggregates_job(args.tenants, metadata, window=tumbling(seconds=args.window or 900)), FLOW_TABLE
+    return alarm_rate_job(args.tenants, window=tumbling(seconds=args.window or 60)), ALARM_RATE_TABLE
 
 
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config()
-    job = alarm_rate_job(args.tenants, window=tumbling(seconds=args.window))
+    try:
+        job, table = _job(args)
+    except AssetError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     checkpoints = Path(args.checkpoint_dir or cfg.data_dir("checkpoints") / job.name)
     restore = latest_checkpoint(checkpoints) if args.restore == "latest" else (
         Path(args.restore) if args.restore else None)
@@ -117,7 +142,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
     settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
                            watermark_emit=args.watermarks)
-    report = run_job(job, ALARM_RATE_TABLE, cfg, settings, checkpoints, restore, args.parallelism)
+    report = run_job(job, table, cfg, settings, checkpoints, restore, args.parallelism)
     print(f"{job.name}: read {report.events:,} records in {report.seconds:.1f} s "
           f"({report.events_per_second:,.0f}/s), wrote {report.results_written:,} rows to Cassandra")
     return 0
@@ -320,18 +345,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     simulate = commands.add_parser(
-        "simulate", help="produce reproducible alarm events into <tenant>.sensors.alarms",
-        description="Produce BTS alarm events (Avro, keyed by sensor) for each tenant, with chosen shares of "
-                    "out-of-order, late and malformed records. The same seed gives the same records.")
+        "simulate", help="produce reproducible alarm events or flow readings into <tenant>.sensors.<stream>",
+        description="Produce BTS alarm events, or flow readings of a small plant per tenant (pumps feeding a pipe "
+                    "into a basin through a valve, a ship's shore power and energy meter), Avro, keyed by sensor, "
+                    "with chosen shares of out-of-order, late and malformed records. The same seed gives the same "
+                    "records.")
     _add_simulation_flags(simulate, events=10_000)
+    simulate.add_argument("--stream", choices=["alarms", "flow"], default="alarms",
+                          help="alarm events (default) or flow readings (--stations does not apply)")
     simulate.set_defaults(func=_simulate)
 
     run = commands.add_parser(
-        "run", help="run the alarm-rate job on Flink's local mini-cluster",
-        description="Run the alarm-rate job for the given tenants on a local mini-cluster against the local "
-                    "stack, with its Cassandra results writer. Unbounded unless --bounded; Ctrl-C stops it.")
+        "run", help="run a job (alarm_rate or flow_aggregates) on Flink's local mini-cluster",
+        description="Run a job for the given tenants on a local mini-cluster against the local stack, with its "
+                    "Cassandra results writer. Unbounded unless --bounded; Ctrl-C stops it.")
+    run.add_argument("job", nargs="?", choices=JOBS, default="alarm_rate",
+                     help="alarm_rate (default): alarm rate per station and datapoint; flow_aggregates: the flow "
+                          "sensors' aggregates by kind")
     run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
-    run.add_argument("--window", type=int, default=60, help="tumbling window in seconds (default 60)")
+    run.add_argument("--window", type=int, help="tumbling window in seconds (default 60 for alarm_rate, "
+                     "900 for flow_aggregates)")
+    run.add_argument("--assets", metavar="FILE", help="flow_aggregates: the sensors and element limits, as an asset "
+                     "file (see `assets load`); default: the plant `simulate --stream flow` simulates")
     run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
     bounds = run.add_mutually_exclusive_group()
     bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",

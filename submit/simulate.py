@@ -1,28 +1,40 @@
-"""`tenantstream simulate`: reproducible BTS alarm events for N tenants, into their Kafka topics.
+"""`tenantstream simulate`: reproducible BTS alarm events or flow readings for N tenants, into their Kafka topics.
 
-The generator is pure (same spec and seed, same records); `produce` sends them
+The generators are pure (same spec and seed, same records); `produce` sends them
 keyed by sensor with the simulated append time as the Kafka timestamp, so a
 replayed simulation is byte-for-byte the same.
+
+Flow readings come from a small plant per tenant (`flow_topology`): two pumps
+feed a pipe that fills a basin through a valve that opens and closes, and a ship
+draws shore power while docked; its energy meter is now and then replaced (a
+counter reset), and while it is at sea neither ship sensor reads.
 """
 
 from __future__ import annotations
 
+import io
+import json
+import math
 import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import TextIO
 
+import fastavro
+
 from schemas import codec
+from schemas.assets import Assets, Element, Location, Range, Sensor, Tenant
 
 NO_THRESHOLD = 999999
 DAY_MS = 24 * 3600 * 1000
 MALFORMED_KINDS = ("garbage bytes", "truncated body", "unknown schema", "missing station_id",
                    "far-future timestamp", "timestamp before 2000", "foreign tenant")
 DECODE_ERRORS = {"garbage bytes": "not Avro single-object encoding", "truncated body": "corrupt Avro body",
-                 "unknown schema": "unknown schema fingerprint"}
+                 "unknown schema": "unknown schema fingerprint", "wrong type": "corrupt Avro body"}
 
 
 @dataclass(frozen=True)
@@ -73,25 +85,9 @@ def _record(spec: SimulationSpec, rng: random.Random, tenant: str, i: int, now: 
     fields = {"tenant": tenant, "station_id": station, "datapoint_id": datapoint, "alarm_id": f"al-{i}",
               "event_time": now, "value": float(rng.randint(0, 100)), "valueThreshold": threshold,
               "isActive": rng.random() < 0.9}
-    kind, roll = "on time", rng.random()
-    warmed_up = i > spec.events // 10
-    if roll < spec.malformed:
-        kind = rng.choice(MALFORMED_KINDS)
-    elif roll < spec.malformed + spec.late and warmed_up:
-        kind = "late"
-        fields["event_time"] = newest[tenant] - 2 * spec.window_ms - rng.randrange(spec.window_ms)
-    elif roll < spec.malformed + spec.late + spec.out_of_order:
-        kind = "out of order"
-        fields["event_time"] = now - rng.randrange(1, max(2, int(spec.out_of_orderness_ms * 0.8)))
+    kind, fields["event_time"] = _arrival(spec, rng, i, now, newest[tenant], MALFORMED_KINDS)
     kafka_ts = now + 50
-    if kind == "missing station_id":
-        fields["station_id"] = ""
-    elif kind == "far-future timestamp":
-        fields["event_time"] = kafka_ts + 30 * DAY_MS
-    elif kind == "timestamp before 2000":
-        fields["event_time"] = 631_152_000_000  # 1990-01-01
-    elif kind == "foreign tenant":
-        fields["tenant"] = "intruder"
+    _spoil(fields, kind, kafka_ts)
     value = _encode(fields, kind, rng.random() < spec.old_schema)
     if kind in DECODE_ERRORS:
         fields = {}
@@ -99,17 +95,157 @@ def _record(spec: SimulationSpec, rng: random.Random, tenant: str, i: int, now: 
                      kind, fields)
 
 
+def _arrival(spec: SimulationSpec, rng: random.Random, i: int, now: int, newest: int,
+             malformed_kinds: Sequence[str]) -> tuple[str, int]:
+    """A record's kind (on time, out of order, late or one of `malformed_kinds`) and its event time."""
+    roll = rng.random()
+    if roll < spec.malformed:
+        return rng.choice(malformed_kinds), now
+    if roll < spec.malformed + spec.late and i > spec.events // 10:  # late only after a warm-up
+        return "late", newest - 2 * spec.window_ms - rng.randrange(spec.window_ms)
+    if roll < spec.malformed + spec.late + spec.out_of_order:
+        return "out of order", now - rng.randrange(1, max(2, int(spec.out_of_orderness_ms * 0.8)))
+    return "on time", now
+
+
+def _spoil(fields: dict, kind: str, kafka_ts: int) -> None:
+    """Make `fields` the bad record of `kind`, for the kinds that are a bad field value."""
+    if kind.startswith("missing "):
+        name = kind.removeprefix("missing ")
+        fields[name] = None if name == "value" else ""
+    elif kind == "far-future timestamp":
+        fields["event_time"] = kafka_ts + 30 * DAY_MS
+    elif kind == "timestamp before 2000":
+        fields["event_time"] = 631_152_000_000  # 1990-01-01
+    elif kind == "foreign tenant":
+        fields["tenant"] = "intruder"
+
+
 def _encode(fields: dict, kind: str, old_schema: bool) -> bytes:
+    if old_schema and kind not in ("foreign tenant", "garbage bytes", "unknown schema"):
+        v1 = {k: v for k, v in fields.items() if k not in ("tenant", "isActive")}
+        return _bytes("alarm_event.v1", v1, kind)
+    return _bytes("alarm_event.v2", fields, kind)
+
+
+def _bytes(schema_name: str, fields: dict, kind: str) -> bytes:
+    """The record's bytes: encoded with `schema_name`, or bad in the way `kind` says."""
     if kind == "garbage bytes":
         return b"hello, not avro"
     if kind == "unknown schema":
         return codec.MAGIC + b"\x00" * 8 + b"\x02"
-    if old_schema and kind != "foreign tenant":
-        v1 = {k: v for k, v in fields.items() if k not in ("tenant", "isActive")}
-        data = codec.encode("alarm_event.v1", v1)
-    else:
-        data = codec.encode("alarm_event.v2", fields)
+    if kind == "wrong type":  # the value written as text under the schema's own fingerprint
+        writer = json.loads((codec.SCHEMA_DIR / f"{schema_name}.avsc").read_text())
+        for f in writer["fields"]:
+            if f["name"] == "value":
+                f["type"] = "string"
+                f.pop("default", None)
+        body = io.BytesIO()
+        fastavro.schemaless_writer(body, fastavro.parse_schema(writer), {**fields, "value": f"{fields['value']:.3f}"})
+        return codec.MAGIC + codec.schema(schema_name).fingerprint + body.getvalue()
+    data = codec.encode(schema_name, fields)
     return data[:-5] if kind == "truncated body" else data
+
+
+FLOW_TICK_MS = 60_000  # every flow sensor reads once a minute
+FLOW_WINDOW_MS = 15 * 60_000
+# (id, type, limits) and (id, element, kind, unit) of each tenant's plant
+FLOW_ELEMENTS = (("pump-1", "pump", Range(0.0, 100.0)), ("pump-2", "pump", Range(0.0, 100.0)),
+                 ("main-pipe", "pipe", Range(None, 3.0)), ("inlet-valve", "valve", None),
+                 ("basin-north", "basin", Range(0.5, 5.5)), ("ship-1", "ship", None))
+FLOW_SENSORS = (("pump-1-flow", "pump-1", "non_additive", "m3/h"), ("pump-2-flow", "pump-2", "non_additive", "m3/h"),
+                ("main-pipe-volume", "main-pipe", "additive", "m3"),
+                ("inlet-valve-open", "inlet-valve", "non_additive", "%"),
+                ("basin-north-level", "basin-north", "non_additive", "m"),
+                ("ship-1-power", "ship-1", "power", "kW"), ("ship-1-energy", "ship-1", "energy_counter", "kWh"))
+FLOW_MALFORMED_KINDS = ("garbage bytes", "truncated body", "wrong type", "missing sensor_id", "missing value",
+                        "not a finite value", "far-future timestamp", "timestamp before 2000", "foreign tenant",
+                        "unknown sensor", "negative power", "negative energy", "counter backwards")
+_ONLY_FOR = {"negative power": "power", "negative energy": "energy_counter", "counter backwards": "energy_counter"}
+
+
+def flow_topology(tenants: Sequence[str]) -> Assets:
+    """The simulated plant of each tenant as asset records: what a flow job needs to know of it."""
+    return Assets(
+        "simulated flow topology",
+        tuple(Tenant(t, f"{t} (simulated)", alarm_rate_threshold=0.05, flow_breach_threshold=0.1) for t in tenants),
+        tuple(Element(t, e, kind, date(2020, 1, 1), Location(52.52, 13.40), limits)
+              for t in tenants for e, kind, limits in FLOW_ELEMENTS),
+        tuple(Sensor(t, s, e, kind, unit) for t in tenants for s, e, kind, unit in FLOW_SENSORS))
+
+
+@dataclass
+class _Plant:
+    """One tenant's plant, a minute at a time."""
+
+    rng: random.Random
+    valve_open: bool = True
+    level: float = 3.0  # basin level, m
+    docked: bool = True
+    energy: float = 0.0  # the ship's meter since it was last replaced, kWh
+
+    def minute(self) -> dict[str, tuple[float, bool]]:
+        """sensor -> (value, reset marker) of the sensors that read this minute."""
+        rng = self.rng
+        self.valve_open ^= rng.random() < 0.05
+        flows = [max(0.0, rng.gauss(60.0 if self.valve_open else 5.0, 15.0)) for _ in range(2)]
+        volume = sum(flows) / 60 if self.valve_open else 0.0  # m3 through the pipe this minute
+        self.level = min(6.5, max(0.0, self.level + volume / 40 - 0.05))
+        readings = {"pump-1-flow": (flows[0], False), "pump-2-flow": (flows[1], False),
+                    "main-pipe-volume": (volume, False), "inlet-valve-open": (100.0 * self.valve_open, False),
+                    "basin-north-level": (self.level, False)}
+        self.docked ^= rng.random() < 0.01
+        if self.docked:
+            power = max(0.0, rng.gauss(350.0, 80.0))
+            reset = rng.random() < 0.003
+            self.energy = (0.0 if reset else self.energy) + power / 60
+            readings |= {"ship-1-power": (power, False), "ship-1-energy": (self.energy, reset)}
+        return {sensor: (round(value, 3), reset) for sensor, (value, reset) in readings.items()}
+
+
+def flow_readings(spec: SimulationSpec) -> Iterator[SimRecord]:
+    """`spec.events` flow readings per tenant, tenants interleaved, each tenant's in its topic's order.
+
+    Late readings are two to three of `spec.window_ms` behind; pass the flow job's window (FLOW_WINDOW_MS).
+    """
+    plants = {t: _flow_plant(spec, t) for t in spec.tenants}
+    for _ in range(spec.events):
+        for tenant in spec.tenants:
+            yield next(plants[tenant])
+
+
+def _flow_plant(spec: SimulationSpec, tenant: str) -> Iterator[SimRecord]:
+    rng = random.Random(f"{spec.seed}:{tenant}:flow")
+    plant, newest, i = _Plant(rng), spec.start_ms, 0
+    sensors = {s: (e, kind, unit) for s, e, kind, unit in FLOW_SENSORS}
+    for minute in range(sys.maxsize):
+        for n, (sensor, (value, reset)) in enumerate(plant.minute().items()):
+            now = spec.start_ms + minute * FLOW_TICK_MS + n * FLOW_TICK_MS // len(FLOW_SENSORS)
+            element, kind, unit = sensors[sensor]
+            yield _flow_record(spec, rng, tenant, i, now, newest, (sensor, element, kind, unit), value, reset)
+            newest, i = max(newest, now), i + 1
+
+
+def _flow_record(spec: SimulationSpec, rng: random.Random, tenant: str, i: int, now: int, newest: int,
+                 sensor: tuple[str, str, str, str], value: float, reset: bool) -> SimRecord:
+    sensor_id, element, kind, unit = sensor
+    bad_kinds = [k for k in FLOW_MALFORMED_KINDS if _ONLY_FOR.get(k, kind) == kind]
+    label, event_time = _arrival(spec, rng, i, now, newest, bad_kinds)
+    fields = {"tenant": tenant, "sensor_id": sensor_id, "element_id": element, "kind": kind,
+              "event_time": event_time, "value": value, "unit": unit, "reset": reset}
+    kafka_ts = now + 50
+    _spoil(fields, label, kafka_ts)
+    if label == "not a finite value":
+        fields["value"] = math.nan
+    elif label == "unknown sensor":
+        fields["sensor_id"] = f"ghost-{sensor_id}"
+    elif label in ("negative power", "negative energy"):
+        fields["value"] = -value - 1.0
+    elif label == "counter backwards":
+        fields["value"] = round(max(0.0, value - rng.uniform(1.0, 50.0)), 3)
+    data = _bytes("flow_reading.v1", fields, label)
+    return SimRecord(tenant, f"{tenant}.sensors.flow", sensor_id.encode(), data, kafka_ts, label,
+                     {} if label in DECODE_ERRORS else fields)
 
 
 def produce(records: Iterator[SimRecord], bootstrap: str, total: int, rate: float = 0.0,

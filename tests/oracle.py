@@ -8,7 +8,9 @@ with a watermark emitted after every record (`on-event`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 EARLIEST_MS = 946_684_800_000  # 2000-01-01 UTC
 MAX_AHEAD_MS = 24 * 3600 * 1000
@@ -30,14 +32,17 @@ class Reading:
     threshold: float = 0.0
 
 
+R = TypeVar("R")  # a reading of one stream or another: offset, kafka_ts, decode_error, event_time
+
+
 @dataclass(frozen=True)
 class Outcome:
-    windows: dict[tuple[str, str, int, int], tuple[int, int, float]]  # (station, dp, start, end) -> fires, events, rate
+    windows: dict[tuple, tuple]  # alarm rate: (station, dp, start, end) -> (fires, events, rate)
     late: list[int]  # offsets
     invalid: dict[int, str]  # offset -> first words of the reason
 
 
-def _bad_time(r: Reading) -> bool:
+def bad_time(r: Reading) -> bool:
     return r.event_time is None or r.event_time < EARLIEST_MS or r.event_time > r.kafka_ts + MAX_AHEAD_MS
 
 
@@ -48,50 +53,64 @@ def invalid_reason(r: Reading, tenant: str) -> str | None:
         return "missing station_id"
     if not r.datapoint_id:
         return "missing datapoint_id"
-    if _bad_time(r):
+    if bad_time(r):
         return "bad timestamp"
     if r.tenant and r.tenant != tenant:
         return "unknown tenant"
     return None
 
 
-def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orderness_ms: int) -> Outcome:
+def route(readings: list[R], reason_of: Callable[[R], str | None],
+          out_of_orderness_ms: int) -> tuple[list[R], list[int], dict[int, str]]:
+    """(on-time readings, late offsets, invalid offset -> reason), with a watermark after every reading.
+
+    A reading is late at or behind the watermark; only one whose time cannot be trusted is kept from
+    moving it.
+    """
     watermark: int | None = None
-    late, invalid = [], {}
-    counts: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    on_time, late, invalid = [], [], {}
     for r in readings:
-        reason = invalid_reason(r, tenant)
-        # Only a record whose time cannot be trusted is kept from moving the watermark.
-        rowtime = 0 if r.decode_error is not None or _bad_time(r) else r.event_time
+        reason = reason_of(r)
+        rowtime = 0 if r.decode_error is not None or bad_time(r) else r.event_time
         if reason:
             invalid[r.offset] = reason
-        elif watermark is not None and rowtime < watermark:
+        elif watermark is not None and rowtime <= watermark:
             late.append(r.offset)
         else:
-            start = rowtime - rowtime % window_ms
-            c = counts[(r.station_id, r.datapoint_id, start)]
-            c[0] += r.value > r.threshold and r.threshold != NO_THRESHOLD
-            c[1] += 1
+            on_time.append(r)
         candidate = rowtime - out_of_orderness_ms
         watermark = candidate if watermark is None else max(watermark, candidate)
+    return on_time, late, invalid
+
+
+def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orderness_ms: int) -> Outcome:
+    on_time, late, invalid = route(readings, lambda r: invalid_reason(r, tenant), out_of_orderness_ms)
+    counts: dict[tuple[str, str, int], list[int]] = defaultdict(lambda: [0, 0])
+    for r in on_time:
+        start = r.event_time - r.event_time % window_ms
+        c = counts[(r.station_id, r.datapoint_id, start)]
+        c[0] += r.value > r.threshold and r.threshold != NO_THRESHOLD
+        c[1] += 1
     windows = {(s, d, start, start + window_ms): (f, n, f / n) for (s, d, start), (f, n) in counts.items()}
     return Outcome(windows, late, invalid)
 
 
-def readings_from(records: list, first_offset: int = 0) -> list[Reading]:
-    """Readings of simulated records as produced, in order, into one single-partition topic.
-
-    Decoding uses the Python codec (fastavro), not the job's JVM format.
-    """
+def decoded(records: list, schema: str, first_offset: int = 0) -> Iterator[tuple[int, Any, dict | None, str | None]]:
+    """(offset, record, its fields or None, None or why it does not decode) of simulated records as produced,
+    in order, into one single-partition topic. Decoding uses the Python codec (fastavro), not the job's JVM
+    format; the reason is cut to the words the JVM format's reason starts with too."""
     from schemas import codec
 
-    readings = []
     for offset, r in enumerate(records, first_offset):
         try:
-            e = codec.decode(r.value, "alarm_event.v2")
+            yield offset, r, codec.decode(r.value, schema), None
         except codec.DecodeError as err:
-            readings.append(Reading(offset, r.kafka_ts, decode_error=str(err).split(" (")[0].split(":")[0]))
-            continue
-        readings.append(Reading(offset, r.kafka_ts, None, e["tenant"], e["station_id"], e["datapoint_id"],
-                                int(e["event_time"].timestamp() * 1000), e["value"], e["valueThreshold"]))
-    return readings
+            yield offset, r, None, str(err).split(" (")[0].split(":")[0]
+
+
+def readings_from(records: list, first_offset: int = 0) -> list[Reading]:
+    """Readings of simulated alarm records as produced, in order, into one single-partition topic."""
+    return [Reading(offset, r.kafka_ts, decode_error=error) if e is None else
+            Reading(offset, r.kafka_ts, None, e["tenant"], e["station_id"], e["datapoint_id"],
+                    int(e["event_time"].timestamp() * 1000), e["value"], e["valueThreshold"])
+            for offset, r, e, error in decoded(records, "alarm_event.v2", first_offset)]

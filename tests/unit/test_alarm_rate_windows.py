@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import UTC, datetime
 
 import pytest
 
-from connectors.flink import CheckpointSettings, streaming_table_env
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import diverted_query, results_query, routing_views, source_ddl
+from jobs.pipeline import diverted_query, results_query
 from operators.windows import tumbling
+from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.oracle import Reading, alarm_rate
 
 WINDOW = tumbling(seconds=10)
 DELAY_S = 2
 TENANT = "acme"
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a window edge
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def randomized_readings(seed: int, n: int = 1500) -> list[Reading]:
@@ -62,10 +57,10 @@ def _write_json_lines(readings: list[Reading], path) -> None:
         for r in readings:
             out.write(json.dumps({
                 "tenant": r.tenant, "station_id": r.station_id, "datapoint_id": r.datapoint_id,
-                "alarm_id": f"a{r.offset}", "event_time": _iso(r.event_time), "value": r.value,
+                "alarm_id": f"a{r.offset}", "event_time": iso(r.event_time), "value": r.value,
                 "valueThreshold": r.threshold, "isActive": True, "decode_error": r.decode_error,
                 "kafka_topic": f"{TENANT}.sensors.alarms",
-                "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": _iso(r.kafka_ts)}) + "\n")
+                "kafka_partition": 0, "kafka_offset": r.offset, "kafka_ts": iso(r.kafka_ts)}) + "\n")
 
 
 FILE_COLUMNS = ["`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING", "`alarm_id` STRING",
@@ -74,30 +69,15 @@ FILE_COLUMNS = ["`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING
                 "`kafka_offset` BIGINT", "`kafka_ts` TIMESTAMP_LTZ(3)"]
 
 
-def _ms(utc_text: str) -> int:
-    return int(datetime.fromisoformat(utc_text).replace(tzinfo=UTC).timestamp() * 1000)
-
-
 @pytest.fixture(scope="module")
 def flink_run(tmp_path_factory):
     """Run the job's SQL once over the file: (readings, windows, late offsets, invalid offset -> reason)."""
     folder = tmp_path_factory.mktemp("alarm_windows")
     readings = randomized_readings(seed=20261125)
     _write_json_lines(readings, folder / "events.json")
-    env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
-                              extra={"pipeline.auto-watermark-interval": "0 ms"})
     job = alarm_rate_job([TENANT], window=WINDOW)
-    env.execute_sql(source_ddl(job, FILE_COLUMNS, {
-        "connector": "filesystem", "path": str(folder / "events.json"), "format": "json",
-        "json.timestamp-format.standard": "ISO-8601"}, DELAY_S))
-    for view in routing_views(job):
-        env.execute_sql(view)
-
-    def rows(query: str) -> list:
-        with env.execute_sql(query).collect() as results:
-            return list(results)
-
-    windows = {(r[0], r[1], _ms(r[2]), _ms(r[3])): (r[4], r[5], r[6]) for r in rows(
+    rows = run_over_file(job, FILE_COLUMNS, folder / "events.json", DELAY_S, folder)
+    windows = {(r[0], r[1], epoch_ms(r[2]), epoch_ms(r[3])): (r[4], r[5], r[6]) for r in rows(
         "SELECT station_id, datapoint_id, CAST(window_start AS STRING), CAST(window_end AS STRING), fires, events, "
         f"rate FROM ({results_query(job)})")}
     diverted = "SELECT `offset`, reason FROM ({})"

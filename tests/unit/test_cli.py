@@ -35,3 +35,11 @@ def test_bad_arguments_are_explained(argv, message, capsys):
         main(argv)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_run_takes_the_job_to_run_and_the_flow_jobs_metadata(tmp_path, capsys):
+    args = build_parser().parse_args(["run", "flow_aggregates", "--tenants", "acme", "--bounded"])
+    assert (args.job, args.tenants, args.stop_at) == ("flow_aggregates", ("acme",), "latest")
+    assert build_parser().parse_args(["run", "--tenants", "acme"]).job == "alarm_rate"
+    assert main(["run", "flow_aggregates", "--tenants", "acme", "--assets", str(tmp_path / "none.yaml")]) == 2
+    assert "cannot read the file" in capsys.readouterr().err

@@ -64,3 +64,19 @@ def test_a_job_without_result_schema_writes_json_with_tenant_keys_window_and_agg
     assert ("`tenant` STRING,\n  `station_id` STRING,\n  `window_start` TIMESTAMP_LTZ(3),\n  "
             "`window_end` TIMESTAMP_LTZ(3),\n  `events` BIGINT,\n  `peak` DOUBLE\n") in results
     assert "'format' = 'json'" in results and "'topic' = 'acme.results.app_peaks'" in results
+
+
+def test_the_flow_plan_reads_and_writes_only_its_tenants_flow_topics_exactly_once():
+    from jobs.flow_aggregates import flow_aggregates_job
+    from operators.flow import metadata_from_assets
+    from submit.simulate import flow_topology
+
+    tenants = ["acme", "globex"]
+    ddl, inserts = plan(flow_aggregates_job(tenants, metadata_from_assets(flow_topology(tenants), tenants)),
+                        RunSettings())
+    topics = [t for listed in TOPIC.findall("\n".join(ddl)) for t in listed.split(";")]
+    assert sorted(topics) == sorted(f"{t}.{s}" for t in tenants
+                                    for s in ("sensors.flow", "results.flow", "deadletter", "late"))
+    assert sum("'sink.delivery-guarantee' = 'exactly-once'" in d for d in ddl) == 3
+    # the dead letters: the source's rejects and the energy counters that went backwards
+    assert " UNION ALL " in inserts[1] and "`flow__counter_steps`" in inserts[1]

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
 
 from schemas import codec
 from schemas.codec import DecodeError
-from submit.simulate import DECODE_ERRORS, MALFORMED_KINDS, SimulationSpec, alarm_events
+from submit.simulate import (
+    DECODE_ERRORS,
+    FLOW_MALFORMED_KINDS,
+    FLOW_WINDOW_MS,
+    MALFORMED_KINDS,
+    SimulationSpec,
+    alarm_events,
+    flow_readings,
+    flow_topology,
+)
 
 SPEC = SimulationSpec(tenants=("acme", "globex"), events=4000, late=0.02, malformed=0.03, seed=11)
 
@@ -53,3 +63,41 @@ def test_late_records_are_two_windows_behind_and_out_of_order_ones_within_the_bo
             assert newest[r.tenant] - t < SPEC.out_of_orderness_ms
         if r.kind in ("on time", "out of order", "late"):
             newest[r.tenant] = max(newest.get(r.tenant, 0), t)
+
+
+FLOW_SPEC = SimulationSpec(tenants=("acme", "globex"), events=20_000, malformed=0.03, late=0.01, seed=11,
+                           window_ms=FLOW_WINDOW_MS)
+
+
+def test_flow_readings_are_reproducible_and_come_from_the_topology():
+    first = list(flow_readings(FLOW_SPEC))
+    assert [(r.topic, r.key, r.value, r.kafka_ts) for r in first] == \
+        [(r.topic, r.key, r.value, r.kafka_ts) for r in flow_readings(FLOW_SPEC)]
+    sensors = {(s.tenant, s.id): s for s in flow_topology(FLOW_SPEC.tenants).sensors}
+    for r in first:
+        assert r.topic == f"{r.tenant}.sensors.flow"
+        if r.kind in DECODE_ERRORS:
+            with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
+                codec.decode(r.value, "flow_reading.v1")
+            continue
+        reading = codec.decode(r.value, "flow_reading.v1")
+        if r.kind not in ("unknown sensor", "missing sensor_id"):
+            s = sensors[(r.tenant, reading["sensor_id"])]
+            assert (reading["element_id"], reading["kind"], reading["unit"]) == (s.element, s.kind, s.unit)
+            assert r.key == s.id.encode()
+
+
+def test_flow_readings_have_every_bad_kind_resets_and_silent_ship_minutes():
+    records = list(flow_readings(FLOW_SPEC))
+    assert set(Counter(r.kind for r in records)) == {"on time", "out of order", "late", *FLOW_MALFORMED_KINDS}
+    fields = [r.fields for r in records if r.kind == "on time"]
+    assert sum(f["reset"] for f in fields) >= 2
+    for label, check in {"missing value": lambda f: f["value"] is None,
+                         "not a finite value": lambda f: math.isnan(f["value"]),
+                         "negative power": lambda f: f["kind"] == "power" and f["value"] < 0,
+                         "negative energy": lambda f: f["kind"] == "energy_counter" and f["value"] < 0,
+                         "counter backwards": lambda f: f["kind"] == "energy_counter" and not f["reset"]}.items():
+        assert all(check(r.fields) for r in records if r.kind == label), label
+    minutes_with_power = {f["event_time"] // 60_000 for f in fields if f["kind"] == "power"}
+    minutes = {f["event_time"] // 60_000 for f in fields}
+    assert len(minutes - minutes_with_power) > 60  # the ship was at sea for an hour or more

@@ -23,7 +23,8 @@ def test_readings_at_04_00_04_05_04_10_fall_in_the_window_ending_04_15():
 
 
 def test_window_size_must_be_whole_seconds():
-    assert tumbling(minutes=1).interval_sql() == "INTERVAL '60' SECOND"
+    assert tumbling(minutes=1).interval_sql() == "INTERVAL '0 00:01:00.000' DAY TO SECOND(3)"
+    assert tumbling(minutes=15).interval_sql() == "INTERVAL '0 00:15:00.000' DAY TO SECOND(3)"  # no 99 s cap
     with pytest.raises(ValueError, match="whole number of seconds"):
         tumbling(seconds=0)
 

@@ -1,0 +1,151 @@
+"""An independent, plain-Python computation of the flow aggregates job's output.
+
+It shares nothing with the job's SQL: it decides validity, lateness, counter steps, windows and the
+rows of windows without data itself, record by record, in the order of one topic partition (the
+records of several tenants' topics interleaved as the job read them), as Flink does with a watermark
+emitted after every record (`on-event`). Counter steps are taken from the previous accepted reading,
+as documented, not from a running maximum as the SQL does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+from operators.flow import FlowMetadata
+from tests.oracle import Outcome, bad_time, decoded, route
+
+COUNTER, POWER = "energy_counter", "power"
+# an Outcome's windows: Key -> Row
+Key = tuple[str, str, str, str, int, int]  # tenant, sensor, element, kind, window start, window end
+# readings, breaches, sum, mean, min, max, increase, energy_kwh
+Row = tuple[int, int, float | None, float | None, float | None, float | None, float | None, float | None]
+
+
+@dataclass(frozen=True)
+class FlowReading:
+    """One record of a tenant's flow topic as the job sees it after decoding."""
+
+    offset: int
+    kafka_ts: int
+    topic_tenant: str
+    decode_error: str | None = None
+    tenant: str = ""
+    sensor_id: str = ""
+    element_id: str = ""
+    kind: str = ""
+    event_time: int | None = None
+    value: float | None = None
+    unit: str = ""
+    reset: bool = False
+
+
+def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
+    """Why the record is bad before any counter state is looked at, or None."""
+    if r.decode_error is not None:
+        return r.decode_error
+    for name in ("sensor_id", "element_id", "kind", "unit"):
+        if not getattr(r, name):
+            return f"missing {name}"
+    if bad_time(r):
+        return "bad timestamp"
+    if r.tenant and r.tenant != r.topic_tenant:
+        return "unknown tenant"
+    known = {(s.tenant, s.sensor_id): s for s in metadata.sensors}
+    sensor = known.get((r.topic_tenant, r.sensor_id))
+    if sensor is None:
+        return "unknown sensor"
+    if (sensor.element_id, sensor.kind, sensor.unit) != (r.element_id, r.kind, r.unit):
+        return f"sensor {r.sensor_id} is {sensor.element_id} {sensor.kind} {sensor.unit} in the metadata"
+    if r.value is None:
+        return "missing value"
+    if not math.isfinite(r.value):
+        return "value is not a finite number"
+    if r.kind in (POWER, COUNTER) and r.value < 0:
+        return "negative power" if r.kind == POWER else "negative energy"
+    return None
+
+
+def flow_aggregates(readings: list[FlowReading], metadata: FlowMetadata, window_ms: int,
+                    out_of_orderness_ms: int) -> Outcome:
+    on_time, late, invalid = route(readings, lambda r: invalid_reason(r, metadata), out_of_orderness_ms)
+    steps = _counter_steps([r for r in on_time if r.kind == COUNTER], invalid)
+    groups: dict[Key, list[FlowReading]] = defaultdict(list)
+    for r in on_time:
+        if r.kind != COUNTER or r.offset in steps:
+            start = r.event_time - r.event_time % window_ms
+            groups[(r.topic_tenant, r.sensor_id, r.element_id, r.kind, start, start + window_ms)].append(r)
+    windows = {key: _row(rs, key, metadata, steps, window_ms) for key, rs in groups.items()}
+    windows.update(_empty_power_windows(windows, metadata))
+    return Outcome(windows, late, invalid)
+
+
+def _counter_steps(counters: list[FlowReading], invalid: dict[int, str]) -> dict[int, float]:
+    """offset -> step of each accepted counter reading; rejected ones are added to `invalid`."""
+    steps = {}
+    by_sensor: dict[tuple[str, str], list[FlowReading]] = defaultdict(list)
+    for r in counters:
+        by_sensor[(r.topic_tenant, r.sensor_id)].append(r)
+    for readings in by_sensor.values():
+        previous = None  # the previous accepted value
+        for r in sorted(readings, key=lambda r: r.event_time):  # stable: ties stay in arrival order
+            if r.reset:
+                steps[r.offset] = r.value
+            elif previous is None:
+                steps[r.offset] = 0.0
+            elif r.value < previous:
+                invalid[r.offset] = "counter went backwards without reset"
+                continue
+            else:
+                steps[r.offset] = r.value - previous
+            previous = r.value
+    return steps
+
+
+def _row(readings: list[FlowReading], key: Key, metadata: FlowMetadata, steps: dict[int, float],
+         window_ms: int) -> Row:
+    tenant, _, element, kind, _, _ = key
+    low, high = metadata.limits.bounds.get((tenant, element), (None, None))
+    breaches = sum((low is not None and r.value < low) or (high is not None and r.value > high) for r in readings)
+    values = [r.value for r in readings]
+    total, n = sum(values), len(values)
+    if kind == "additive":
+        return n, breaches, total, None, None, None, None, None
+    if kind == "non_additive":
+        return n, breaches, None, total / n, min(values), max(values), None, None
+    if kind == COUNTER:
+        return n, breaches, None, None, None, None, sum(steps[r.offset] for r in readings), None
+    return n, breaches, None, total / n, None, None, None, total / n * (window_ms / 3_600_000)
+
+
+def _empty_power_windows(windows: dict[Key, Row], metadata: FlowMetadata) -> dict[Key, Row]:
+    """A zero-energy row for each power sensor without readings in a window its tenant has rows in."""
+    clock = {(k[0], k[4], k[5]) for k in windows}
+    seen = {(k[0], k[1], k[4]) for k in windows}
+    return {(tenant, s.sensor_id, s.element_id, POWER, start, end): (0, 0, None, None, None, None, None, 0.0)
+            for tenant, start, end in clock for s in metadata.sensors
+            if s.tenant == tenant and s.kind == POWER and (tenant, s.sensor_id, start) not in seen}
+
+
+def rows_match(actual: dict[Key, Row], expected: dict[Key, Row], rel: float = 1e-9) -> list[str]:
+    """The differences between two results: keys exactly, counts exactly, floats to `rel` relative
+    (1e-12 absolute near zero, where a difference of values can leave rounding dust)."""
+    problems = [f"missing {k}" for k in expected.keys() - actual.keys()]
+    problems += [f"unexpected {k}: {actual[k]}" for k in actual.keys() - expected.keys()]
+    for key in expected.keys() & actual.keys():
+        for got, want in zip(actual[key], expected[key], strict=True):
+            same = got == want if got is None or want is None or isinstance(want, int) else \
+                math.isclose(got, want, rel_tol=rel, abs_tol=1e-12)
+            if not same:
+                problems.append(f"{key}: {actual[key]} != {want} expected in {expected[key]}")
+                break
+    return problems
+
+
+def flow_readings_from(records: list, first_offset: int = 0) -> list[FlowReading]:
+    """Readings of simulated flow records as produced, in order, into one single-partition topic."""
+    return [FlowReading(offset, r.kafka_ts, r.tenant, decode_error=error) if e is None else
+            FlowReading(offset, r.kafka_ts, r.tenant, None, e["tenant"], e["sensor_id"], e["element_id"], e["kind"],
+                        int(e["event_time"].timestamp() * 1000), e["value"], e["unit"], e["reset"])
+            for offset, r, e, error in decoded(records, "flow_reading.v1", first_offset)]
