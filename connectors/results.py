@@ -53,6 +53,9 @@ class ResultTable:
     schema: str  # Avro schema of the result records
     partition_key: tuple[str, ...]
     clustering: tuple[str, ...] = ("window_start",)
+    # Its rows come from `<tenant>.results.<topic>`, for a job with several results topics; from the
+    # job's one results topic `<tenant>.results.<job>` when empty.
+    topic: str = ""
 
     def columns(self) -> list[tuple[str, str]]:
         return [(f["name"], _CQL_TYPES[_avro_kind(f["type"])]) for f in codec.schema(self.schema).parsed["fields"]]

@@ -17,6 +17,9 @@ Jobs whose aggregates need more than a window of the on-time records add rules
 (`validate`), views before the window (`before_window`, e.g. per-sensor state in
 event-time order, which may reject records too) and rows after it
 (`after_window`, e.g. for windows without data); see jobs/flow_aggregates.py.
+A job whose results are no window of keyed aggregates computes them itself from
+the on-time records (`results_from`), into as many results topics as it has
+(`<tenant>.results.<topic>`); see jobs/sensor_health.py.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ class Topics:
     tenant: str
     job: str
     stream: str
+    outputs: tuple[str, ...] = ()  # a job with results of its own (results_from): its results topics' names
 
     @property
     def source(self) -> str:
@@ -62,6 +66,10 @@ class Topics:
     @property
     def results(self) -> str:
         return f"{self.tenant}.results.{self.job}"
+
+    def output(self, name: str) -> str:
+        """`<tenant>.results.<name>`: one of the results topics of a job with results of its own."""
+        return f"{self.tenant}.results.{name}"
 
     @property
     def deadletter(self) -> str:
@@ -72,7 +80,8 @@ class Topics:
         return f"{self.tenant}.late"
 
     def all(self) -> list[str]:
-        return [self.source, self.results, self.deadletter, self.late]
+        results = [self.output(name) for name in self.outputs] or [self.results]
+        return [self.source, *results, self.deadletter, self.late]
 
 
 @dataclass(frozen=True)
@@ -120,8 +129,33 @@ class AfterWindow(Protocol):
 
 
 @dataclass(frozen=True)
+class ResultSink:
+    """A results topic `<tenant>.results.<topic>` of records of the Avro `schema` that `query` selects:
+    the schema's fields, then the tenant (which picks the topic). `key` names a text field whose value
+    becomes the Kafka record key; without it the records have none."""
+
+    topic: str
+    schema: str
+    query: str
+    key: str = ""
+
+
+class ResultStage(Protocol):
+    """Results a job computes itself from its on-time records, instead of a window of keyed aggregates."""
+
+    def views(self, job: Job, on_time: str) -> list[str]:
+        """CREATE TEMPORARY VIEW statements over the view `on_time`."""
+        ...
+
+    def sinks(self, job: Job, on_time: str) -> list[ResultSink]:
+        """The job's results topics, each with the query of its records (over `on_time` and the views)."""
+        ...
+
+
+@dataclass(frozen=True)
 class Job:
-    """A windowed aggregate job over one sensor stream of one or more tenants."""
+    """A windowed aggregate job over one sensor stream of one or more tenants (or one whose results a stage
+    of its own computes: results_from)."""
 
     name: str
     tenants: tuple[str, ...]
@@ -136,6 +170,7 @@ class Job:
     checks: tuple[Rule, ...] = ()
     before: BeforeWindow | None = None
     after: AfterWindow | None = None
+    stage: ResultStage | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(self.tenants))
@@ -162,6 +197,14 @@ class Job:
     def after_window(self, stage: AfterWindow) -> Job:
         return self._with(after=stage)
 
+    def results_from(self, stage: ResultStage) -> Job:
+        """Results computed by `stage` (no key_by, window or aggregate), to the results topics it names."""
+        return self._with(stage=stage)
+
+    def result_sinks(self) -> list[ResultSink]:
+        """The results topics of a job with results_from, and their queries; none for a windowed job."""
+        return self.stage.sinks(self, self.table("on_time")) if self.stage else []
+
     def key_by(self, *columns: str) -> Job:
         return self._with(keys=columns)
 
@@ -183,7 +226,7 @@ class Job:
         return f"{self.name}__{part}"
 
     def topics(self, tenant: str) -> Topics:
-        return Topics(tenant, self.name, self.stream)
+        return Topics(tenant, self.name, self.stream, tuple(sink.topic for sink in self.result_sinks()))
 
     def transactional_prefix(self, sink: str) -> str:
         return f"tenantstream.{self.name}.{'+'.join(self.tenants)}.{sink}"
@@ -220,8 +263,8 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     only the topics it lists). They therefore share one watermark; give a tenant its own job to give
     it a clock of its own.
     """
-    if not (job.stream and job.tumbling and job.aggregates and job.keys):
-        raise ValueError(f"job {job.name} needs a source, key_by, window and aggregate")
+    if not job.stream or not (job.stage or (job.tumbling and job.aggregates and job.keys)):
+        raise ValueError(f"job {job.name} needs a source, key_by, window and aggregate (or results_from)")
     topics = [job.topics(t) for t in job.tenants]
     source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
                             settings.group_id or job.default_group,
@@ -229,15 +272,17 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
     ddl = [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
     inserts = []
-    for sink, (columns, fmt), query in (
-            ("results", result_shape(job), results_query(job)),
-            ("deadletter", _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "invalid")),
-            ("late", _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "late"))):
+    suffixes = job.topics("")  # what follows the tenant in the name of each of its topics
+    results = [(sink.topic, suffixes.output(sink.topic), _avro_shape(sink.schema, sink.key), sink.query)
+               for sink in job.result_sinks()] or [("results", suffixes.results, result_shape(job), results_query(job))]
+    for sink, topic_suffix, (columns, fmt), query in (
+            *results,
+            ("deadletter", suffixes.deadletter, _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "invalid")),
+            ("late", suffixes.late, _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "late"))):
         table = _table(job, sink)
-        sink_topics = [getattr(t, sink) for t in topics]
+        sink_topics = [f"{t}{topic_suffix}" for t in job.tenants]
         fields = ", ".join(c.split(" ", 1)[0] for c in columns)
         if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
-            topic_suffix = getattr(job.topics(""), sink)  # what follows the tenant in its topic's name
             columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
             fields += f", `{TOPIC_TENANT_COLUMN}` || {sql_string(topic_suffix)}"
         ddl.append(table_ddl(table, columns, exactly_once_sink_options(
@@ -246,7 +291,11 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     return ddl, inserts
 
 
-def _avro_shape(schema: str) -> tuple[list[str], dict[str, str]]:
+def _avro_shape(schema: str, key: str = "") -> tuple[list[str], dict[str, str]]:
+    """Columns and format of `schema` records; with `key`, that field's text (UTF-8) is the record key."""
+    if key:
+        return flink_columns(schema), {"key.format": "raw", "key.fields": key, "value.format": FORMAT,
+                                       f"value.{FORMAT}.schema": schema}
     return flink_columns(schema), {"format": FORMAT, f"{FORMAT}.schema": schema}
 
 
@@ -300,11 +349,14 @@ ROUTES = {
 
 
 def routing_views(job: Job) -> list[str]:
-    """The on-time view (valid records after the watermark), then the views the job adds around its window."""
+    """The on-time view (valid records after the watermark), then the views the job adds around its window
+    or for its own results."""
     on_time = _table(job, "on_time")
     views = [f"CREATE TEMPORARY VIEW `{on_time}` AS SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
     if job.before:
         views += job.before.views(job, on_time)
+    if job.stage:
+        views += job.stage.views(job, on_time)
     if job.after:
         windows = _table(job, "windows")
         views += [f"CREATE TEMPORARY VIEW `{windows}` AS {window_query(job)}", *job.after.views(job, windows)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ class RunReport:
     seconds: float  # from submission until the job finished and the writer caught up
     running_seconds: float  # the same, from when Flink reported the job RUNNING (start-up excluded)
     job_seconds: float  # from RUNNING until the Flink job ended (the writer's catching up excluded)
-    results_written: int  # rows the writer upserted into Cassandra
+    results_written: int  # rows the writers upserted into Cassandra
 
     @property
     def events_per_second(self) -> float:
@@ -72,22 +73,26 @@ def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
         consumer.close()
 
 
-def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSettings, checkpoint_dir: Path,
-            restore_from: Path | None = None, parallelism: int = 1, keyspace: str = "tenantstream") -> RunReport:
-    """Submit `job` to a local mini-cluster and keep its results writer going until the job ends.
+def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConfig, settings: RunSettings,
+            checkpoint_dir: Path, restore_from: Path | None = None, parallelism: int = 1,
+            keyspace: str = "tenantstream") -> RunReport:
+    """Submit `job` to a local mini-cluster and keep a results writer per result table going until the job ends.
 
     A bounded job ends when it has read what its topics held at the start; an unbounded one when
-    interrupted (Ctrl-C), after which the writer still copies what the job committed.
+    interrupted (Ctrl-C), after which the writers still copy what the job committed.
     """
+    tables = [table] if isinstance(table, ResultTable) else list(table)
     all_topics = [t for tenant in job.tenants for t in job.topics(tenant).all()]
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
-    writer = ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
-                           [job.topics(t).results for t in job.tenants], group=f"{group}.cassandra",
-                           keyspace=keyspace)
-    writer_thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
-    writer_thread.start()
+    writers = [ResultsWriter(settings.bootstrap, cfg.cassandra.port, t, results_topics(job, t),
+                             group=f"{group}.cassandra" if len(tables) == 1 else f"{group}.cassandra.{t.name}",
+                             keyspace=keyspace) for t in tables]
+    writer_threads = [threading.Thread(target=w.run, name=f"results-writer-{w.table.name}", daemon=True)
+                      for w in writers]
+    for thread in writer_threads:
+        thread.start()
 
     env = streaming_table_env(CheckpointSettings(checkpoint_dir), parallelism=parallelism,
                               restore_from=restore_from,
@@ -110,9 +115,17 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
         log.info("interrupted: cancelling the Flink job")
         result.get_job_client().cancel().result()
     job_ended = time.monotonic()
-    writer.drain()
-    writer.stop()
-    writer_thread.join(timeout=30)
+    for writer in writers:
+        writer.drain()
+        writer.stop()
+    for thread in writer_threads:
+        thread.join(timeout=30)
     ended = time.monotonic()
     running_since = running[0] if running else started
-    return RunReport(events, ended - started, ended - running_since, job_ended - running_since, writer.written)
+    return RunReport(events, ended - started, ended - running_since, job_ended - running_since,
+                     sum(w.written for w in writers))
+
+
+def results_topics(job: Job, table: ResultTable) -> list[str]:
+    """The topics `table`'s rows come from: each tenant's results topic the table names, or the job's own."""
+    return [job.topics(t).output(table.topic) if table.topic else job.topics(t).results for t in job.tenants]
