@@ -11,7 +11,7 @@ The plan reads only the job's tenants' `<tenant>.sensors.<stream>` topics and
 writes a record only to the `<tenant>.results.<job>`, `<tenant>.deadletter` or
 `<tenant>.late` topic of the tenant whose topic it came from, through
 exactly-once sinks. Invalid records go to the dead-letter topic with the reason;
-records behind the watermark go to the late topic; the rest are windowed.
+records at or behind the watermark go to the late topic; the rest are windowed.
 """
 
 from __future__ import annotations
@@ -212,16 +212,19 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
 
 # Every record takes exactly one route. Each route is its own filter over the source (Flink SQL has
 # no side outputs), written so that the cheap test comes first and the rules run only when needed.
+# A record AT the watermark is late too: a watermark W promises no more records at or before W, and
+# Flink's operators drop such a record without a word (a tumbling window that fired when W reached its
+# last millisecond, and every OVER aggregate, were seen to).
 ROUTES = {
     "invalid": "`rejection` IS NOT NULL",
-    "late": "`rowtime` < CURRENT_WATERMARK(`rowtime`) AND `rejection` IS NULL",
+    "late": "`rowtime` <= CURRENT_WATERMARK(`rowtime`) AND `rejection` IS NULL",
     "on_time": "`rejection` IS NULL AND (CURRENT_WATERMARK(`rowtime`) IS NULL "
-               "OR `rowtime` >= CURRENT_WATERMARK(`rowtime`))",
+               "OR `rowtime` > CURRENT_WATERMARK(`rowtime`))",
 }
 
 
 def routing_views(job: Job) -> list[str]:
-    """The on-time view that the window reads: valid records not behind the watermark."""
+    """The on-time view that the window reads: valid records after the watermark."""
     return [f"CREATE TEMPORARY VIEW `{_table(job, 'on_time')}` AS "
             f"SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
 
@@ -244,7 +247,7 @@ def results_query(job: Job) -> str:
             f"{aggregates} FROM {window} GROUP BY {keys}, window_start, window_end)")
 
 
-LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is behind the watermark ' || "
+LATE_REASON = ("'late: event time ' || CAST(`rowtime` AS STRING) || ' is not after the watermark ' || "
                "CAST(CURRENT_WATERMARK(`rowtime`) AS STRING)")
 
 

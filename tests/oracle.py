@@ -65,7 +65,7 @@ def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orde
         rowtime = 0 if r.decode_error is not None or _bad_time(r) else r.event_time
         if reason:
             invalid[r.offset] = reason
-        elif watermark is not None and rowtime < watermark:
+        elif watermark is not None and rowtime <= watermark:
             late.append(r.offset)
         else:
             start = rowtime - rowtime % window_ms
