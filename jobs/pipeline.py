@@ -140,6 +140,10 @@ class Job:
         return [undecodable_rule, *(missing(c) for c in self.required), time_rule,
                 matches_tenant("tenant", TOPIC_TENANT)]
 
+    def plan(self, settings: RunSettings) -> tuple[list[str], list[str]]:
+        """See plan(): what a runner executes."""
+        return plan(self, settings)
+
 
 # The tenant a record belongs to is the one whose topic it was read from, never what the record says.
 TOPIC_COLUMN = "kafka_topic"
@@ -158,30 +162,50 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     """
     if not (job.stream and job.tumbling and job.aggregates and job.result_schema and job.keys):
         raise ValueError(f"job {job.name} needs a source, key_by, window, aggregate and to_results")
-    topics = [job.topics(t) for t in job.tenants]
-    source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
+    ddl, inserts = source_statements(job, settings), []
+    results = ("results", job.topics("").results, job.result_schema, results_query(job))
+    for sink, topic_suffix, schema, query in (results, *diverted_sinks(job)):
+        table, insert = sink_statements(job, sink, topic_suffix, schema, query, settings)
+        ddl.append(table)
+        inserts.append(insert)
+    return ddl, inserts
+
+
+def source_statements(job: Job, settings: RunSettings) -> list[str]:
+    """DDL of the source over the job's tenants' topics and of the on-time view that windows read."""
+    source = source_options(settings.bootstrap, ";".join(job.topics(t).source for t in job.tenants),
                             settings.group_id or job.default_group,
                             {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
-    ddl = [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
-    inserts = []
-    for sink, schema, query in (
-            ("results", job.result_schema, results_query(job)),
-            ("deadletter", DEAD_LETTER_SCHEMA, diverted_query(job, "invalid")),
-            ("late", DEAD_LETTER_SCHEMA, diverted_query(job, "late"))):
-        table = _table(job, sink)
-        sink_topics = [getattr(t, sink) for t in topics]
-        fields = ", ".join(quote(f) for f in field_names(schema))
-        columns = flink_columns(schema)
-        if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
-            topic_suffix = getattr(job.topics(""), sink)  # what follows the tenant in its topic's name
-            columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
-            fields += f", `{TOPIC_TENANT_COLUMN}` || {sql_string(topic_suffix)}"
-        ddl.append(table_ddl(table, columns, exactly_once_sink_options(
-            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink),
-            {"format": FORMAT, f"{FORMAT}.schema": schema})))
-        inserts.append(f"INSERT INTO `{table}` SELECT {fields} FROM ({query})")
-    return ddl, inserts
+    return [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
+
+
+def diverted_sinks(job: Job) -> list[tuple[str, str, str, str]]:
+    """(sink, topic suffix, schema, query) of the dead-letter and late routes, for sink_statements."""
+    suffixes = job.topics("")
+    return [("deadletter", suffixes.deadletter, DEAD_LETTER_SCHEMA, diverted_query(job, "invalid")),
+            ("late", suffixes.late, DEAD_LETTER_SCHEMA, diverted_query(job, "late"))]
+
+
+def sink_statements(job: Job, sink: str, topic_suffix: str, schema: str, query: str, settings: RunSettings,
+                    key: str | None = None) -> tuple[str, str]:
+    """An exactly-once sink of `schema` records to `<tenant><topic_suffix>`, and the INSERT of `query`.
+
+    `query` selects the schema's fields followed by the tenant column, which picks each record's topic.
+    `key` names a field to use (as UTF-8 bytes) as the Kafka record key; without it records have none.
+    """
+    table = _table(job, sink)
+    sink_topics = [f"{t}{topic_suffix}" for t in job.tenants]
+    fields = ", ".join(quote(f) for f in field_names(schema))
+    columns = flink_columns(schema)
+    if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
+        columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
+        fields += f", `{TOPIC_TENANT_COLUMN}` || {sql_string(topic_suffix)}"
+    fmt = {"format": FORMAT, f"{FORMAT}.schema": schema} if key is None else {
+        "key.format": "raw", "key.fields": key, "value.format": FORMAT, f"value.{FORMAT}.schema": schema}
+    ddl = table_ddl(table, columns, exactly_once_sink_options(
+        settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink), fmt))
+    return ddl, f"INSERT INTO `{table}` SELECT {fields} FROM ({query})"
 
 
 def kafka_source_columns(job: Job) -> list[str]:
