@@ -36,24 +36,35 @@ DEFAULT_KEYSPACE = "tenantstream"
 
 @dataclass(frozen=True)
 class ResultTable:
-    """A Cassandra table of one job's results: one row per (tenant, keys, window_start)."""
+    """A Cassandra table of one job's results: one row per (tenant, keys, window_start).
+
+    Its rows come from the committed records of `<tenant>.results.<topic>` (`topic` defaults to the name).
+    """
 
     name: str
     schema: str  # Avro schema of the result records
     partition_key: tuple[str, ...]
     clustering: tuple[str, ...] = ("window_start",)
+    topic: str = ""
+
+    def results_topic(self, tenant: str) -> str:
+        return f"{tenant}.results.{self.topic or self.name}"
 
     def columns(self) -> list[tuple[str, str]]:
-        out = []
-        for f in codec.schema(self.schema).parsed["fields"]:
-            avro_type = f["type"]
-            kind = avro_type.get("logicalType") or avro_type["type"] if isinstance(avro_type, dict) else avro_type
-            out.append((f["name"], _CQL_TYPES[kind]))
-        return out
+        return [(f["name"], _CQL_TYPES[_kind(f["type"])]) for f in codec.schema(self.schema).parsed["fields"]]
 
     def ensure(self, session, keyspace: str, replication: int = 1) -> None:
         ensure_keyspace(session, keyspace, replication)
         ensure_table(session, keyspace, self.name, self.columns(), self.partition_key, self.clustering)
+
+
+def _kind(avro_type: object) -> str:
+    """The Avro type name, or logical type, of a field; ["null", T] is T (Cassandra columns take NULL)."""
+    if isinstance(avro_type, list):
+        (avro_type,) = [t for t in avro_type if t != "null"]
+    if isinstance(avro_type, dict):
+        return avro_type.get("logicalType") or _kind(avro_type["type"])
+    return avro_type
 
 
 def _cql_value(value: object) -> object:

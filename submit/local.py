@@ -5,15 +5,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics
 from connectors.results import ResultsWriter, ResultTable
-from jobs.pipeline import Job, RunSettings, plan
+from jobs.pipeline import RunSettings, Topics
 from stack.config import StackConfig
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,7 @@ class RunReport:
     seconds: float  # from submission until the job finished and the writer caught up
     running_seconds: float  # the same, from when Flink reported the job RUNNING (start-up excluded)
     job_seconds: float  # from RUNNING until the Flink job ended (the writer's catching up excluded)
-    results_written: int  # rows the writer upserted into Cassandra
+    results_written: int  # rows the writers upserted into Cassandra
 
     @property
     def events_per_second(self) -> float:
@@ -72,27 +74,46 @@ def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
         consumer.close()
 
 
-def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSettings, checkpoint_dir: Path,
-            restore_from: Path | None = None, parallelism: int = 1, keyspace: str = "tenantstream") -> RunReport:
-    """Submit `job` to a local mini-cluster and keep its results writer going until the job ends.
+class Runnable(Protocol):
+    """What run_job needs of a job: its name and tenants, their topics and the plan as Flink SQL."""
+
+    name: str
+    tenants: tuple[str, ...]
+
+    @property
+    def default_group(self) -> str: ...
+
+    def topics(self, tenant: str) -> Topics: ...
+
+    def plan(self, settings: RunSettings) -> tuple[list[str], list[str]]: ...
+
+
+def run_job(job: Runnable, tables: ResultTable | Sequence[ResultTable], cfg: StackConfig, settings: RunSettings,
+            checkpoint_dir: Path, restore_from: Path | None = None, parallelism: int = 1,
+            keyspace: str = "tenantstream") -> RunReport:
+    """Submit `job` to a local mini-cluster and keep a results writer per table going until the job ends.
 
     A bounded job ends when it has read what its topics held at the start; an unbounded one when
-    interrupted (Ctrl-C), after which the writer still copies what the job committed.
+    interrupted (Ctrl-C), after which the writers still copy what the job committed.
     """
-    all_topics = [t for tenant in job.tenants for t in _topics(job, tenant)]
+    tables = [tables] if isinstance(tables, ResultTable) else list(tables)
+    all_topics = [t for tenant in job.tenants for t in _topics(job, tables, tenant)]
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
-    writer = ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
-                           [job.topics(t).results for t in job.tenants], group=f"{group}.cassandra",
-                           keyspace=keyspace)
-    writer_thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
-    writer_thread.start()
+    writers = [ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
+                             [table.results_topic(t) for t in job.tenants],
+                             group=f"{group}.cassandra" if len(tables) == 1 else f"{group}.cassandra.{table.name}",
+                             keyspace=keyspace) for table in tables]
+    writer_threads = [threading.Thread(target=w.run, name=f"results-writer-{w.table.name}", daemon=True)
+                      for w in writers]
+    for thread in writer_threads:
+        thread.start()
 
     env = streaming_table_env(CheckpointSettings(checkpoint_dir), parallelism=parallelism,
                               restore_from=restore_from,
                               extra={"pipeline.name": f"{job.name}[{','.join(job.tenants)}]"})
-    ddl, inserts = plan(job, settings)
+    ddl, inserts = job.plan(settings)
     for statement in ddl:
         env.execute_sql(statement)
     statements = env.create_statement_set()
@@ -110,14 +131,17 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
         log.info("interrupted: cancelling the Flink job")
         result.get_job_client().cancel().result()
     job_ended = time.monotonic()
-    writer.drain()
-    writer.stop()
-    writer_thread.join(timeout=30)
+    for writer in writers:
+        writer.drain()
+        writer.stop()
+    for thread in writer_threads:
+        thread.join(timeout=30)
     ended = time.monotonic()
     running_since = running[0] if running else started
-    return RunReport(events, ended - started, ended - running_since, job_ended - running_since, writer.written)
+    return RunReport(events, ended - started, ended - running_since, job_ended - running_since,
+                     sum(w.written for w in writers))
 
 
-def _topics(job: Job, tenant: str) -> list[str]:
+def _topics(job: Runnable, tables: list[ResultTable], tenant: str) -> list[str]:
     t = job.topics(tenant)
-    return [t.source, t.results, t.deadletter, t.late]
+    return [t.source, *(table.results_topic(tenant) for table in tables), t.deadletter, t.late]
