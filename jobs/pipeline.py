@@ -249,8 +249,13 @@ ROUTES = {
 
 def routing_views(job: Job) -> list[str]:
     """The on-time view that the window reads: valid records after the watermark."""
-    return [f"CREATE TEMPORARY VIEW `{_table(job, 'on_time')}` AS "
+    return [f"CREATE TEMPORARY VIEW `{on_time_view(job)}` AS "
             f"SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
+
+
+def on_time_view(job: Job) -> str:
+    """The name of the view of valid on-time records (the source's columns, `rowtime` its time attribute)."""
+    return _table(job, "on_time")
 
 
 def results_query(job: Job) -> str:
