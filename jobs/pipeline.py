@@ -34,7 +34,7 @@ from operators.validation import (
     timestamp_in_range,
     undecodable,
 )
-from operators.windows import Tumbling
+from operators.windows import Tumbling, seconds_sql
 from schemas.sql import field_names, flink_columns
 
 FORMAT = "tenantstream-avro"
@@ -230,7 +230,7 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
         # Records without a trustworthy event time get time 0 so they never move the watermark.
         f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
         f"ELSE {quote(job.time_column)} END",
-        f"WATERMARK FOR `rowtime` AS `rowtime` - INTERVAL '{out_of_orderness_s}' SECOND",
+        f"WATERMARK FOR `rowtime` AS `rowtime` - {seconds_sql(out_of_orderness_s)}",
     ], options)
 
 

@@ -14,7 +14,7 @@ class Tumbling:
             raise ValueError(f"a tumbling window is a positive whole number of seconds, not {self.size_ms} ms")
 
     def interval_sql(self) -> str:
-        return f"INTERVAL '{self.size_ms // 1000}' SECOND"
+        return seconds_sql(self.size_ms // 1000)
 
     def tvf_sql(self, table: str, time_column: str) -> str:
         """Flink's TUMBLE window table-valued function over `table`."""
@@ -25,6 +25,15 @@ class Tumbling:
 
     def end_of(self, event_time_ms: int) -> int:
         return self.start_of(event_time_ms) + self.size_ms
+
+
+def seconds_sql(seconds: int) -> str:
+    """A Flink SQL interval of `seconds` (under 100 days), as DAY TO SECOND: plain SECOND holds two digits
+    (99 s), and Flink 2.2.1 plans no SECOND(p) above SECOND(3) in an expression such as a watermark."""
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    return f"INTERVAL '{days} {hrs:02d}:{mins:02d}:{secs:02d}' DAY TO SECOND"
 
 
 def tumbling(minutes: int = 0, seconds: int = 0) -> Tumbling:

@@ -23,7 +23,9 @@ def test_readings_at_04_00_04_05_04_10_fall_in_the_window_ending_04_15():
 
 
 def test_window_size_must_be_whole_seconds():
-    assert tumbling(minutes=1).interval_sql() == "INTERVAL '60' SECOND"
+    assert tumbling(minutes=1).interval_sql() == "INTERVAL '0 00:01:00' DAY TO SECOND"
+    assert tumbling(minutes=10).interval_sql() == "INTERVAL '0 00:10:00' DAY TO SECOND"  # SECOND stops at 99
+    assert tumbling(seconds=26 * 3600 + 61).interval_sql() == "INTERVAL '1 02:01:01' DAY TO SECOND"
     with pytest.raises(ValueError, match="whole number of seconds"):
         tumbling(seconds=0)
 
