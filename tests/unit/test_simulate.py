@@ -8,7 +8,15 @@ import pytest
 
 from schemas import codec
 from schemas.codec import DecodeError
-from submit.simulate import DECODE_ERRORS, MALFORMED_KINDS, SimulationSpec, alarm_events
+from submit.simulate import (
+    DECODE_ERRORS,
+    HEARTBEAT_MALFORMED_KINDS,
+    MALFORMED_KINDS,
+    HeartbeatSpec,
+    SimulationSpec,
+    alarm_events,
+    heartbeats,
+)
 
 SPEC = SimulationSpec(tenants=("acme", "globex"), events=4000, late=0.02, malformed=0.03, seed=11)
 
@@ -53,3 +61,47 @@ def test_late_records_are_two_windows_behind_and_out_of_order_ones_within_the_bo
             assert newest[r.tenant] - t < SPEC.out_of_orderness_ms
         if r.kind in ("on time", "out of order", "late"):
             newest[r.tenant] = max(newest.get(r.tenant, 0), t)
+
+
+HEARTBEATS = HeartbeatSpec(tenants=("acme", "globex"), events=3000, sensors=20, outage=0.02, malformed=0.02, seed=5)
+
+
+def test_heartbeats_are_reproducible_by_seed():
+    first = [(r.topic, r.key, r.value, r.kafka_ts) for r in heartbeats(HEARTBEATS)]
+    assert first == [(r.topic, r.key, r.value, r.kafka_ts) for r in heartbeats(HEARTBEATS)]
+    assert first != [(r.topic, r.key, r.value, r.kafka_ts)
+                     for r in heartbeats(HeartbeatSpec(**{**HEARTBEATS.__dict__, "seed": 6}))]
+
+
+def test_sensors_go_silent_and_come_back_and_some_never_return():
+    gaps, last_beat = Counter(), {}
+    records = list(heartbeats(HEARTBEATS))
+    for r in records:
+        if r.kind == "on time":
+            key = (r.tenant, r.fields["sensor_id"])
+            if key in last_beat:
+                gaps["silent for over 10 min" if r.fields["event_time"] - last_beat[key] > 10 * 60_000 else
+                     "regular"] += 1
+            last_beat[key] = r.fields["event_time"]
+    end = max(r.kafka_ts for r in records)
+    stopped = sum(1 for t in last_beat.values() if end - t > 45 * 60_000)  # longer than the longest outage
+    assert gaps["silent for over 10 min"] >= 10 and gaps["regular"] > 5000
+    assert stopped >= 1
+
+
+def test_heartbeats_decode_on_their_tenants_topic_keyed_by_sensor_and_none_is_late():
+    newest = {}
+    kinds = Counter()
+    for r in heartbeats(HEARTBEATS):
+        kinds[r.kind] += 1
+        assert r.topic == f"{r.tenant}.sensors.heartbeats"
+        if r.kind in DECODE_ERRORS:
+            with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
+                codec.decode(r.value, "heartbeat.v1")
+            continue
+        beat = codec.decode(r.value, "heartbeat.v1")
+        assert r.key == (beat["sensor_id"] or r.key.decode()).encode()
+        if r.kind == "on time":
+            assert r.fields["event_time"] > newest.get(r.tenant, 0) - 5000  # within the out-of-orderness
+            newest[r.tenant] = max(newest.get(r.tenant, 0), r.fields["event_time"])
+    assert set(kinds) == {"on time", *HEARTBEAT_MALFORMED_KINDS}
