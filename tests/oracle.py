@@ -37,7 +37,8 @@ class Outcome:
     invalid: dict[int, str]  # offset -> first words of the reason
 
 
-def _bad_time(r: Reading) -> bool:
+def bad_time(r: Reading) -> bool:
+    """Outside [2000, Kafka append time + 24 h], or missing: `r` is any record with event_time and kafka_ts."""
     return r.event_time is None or r.event_time < EARLIEST_MS or r.event_time > r.kafka_ts + MAX_AHEAD_MS
 
 
@@ -48,7 +49,7 @@ def invalid_reason(r: Reading, tenant: str) -> str | None:
         return "missing station_id"
     if not r.datapoint_id:
         return "missing datapoint_id"
-    if _bad_time(r):
+    if bad_time(r):
         return "bad timestamp"
     if r.tenant and r.tenant != tenant:
         return "unknown tenant"
@@ -62,7 +63,7 @@ def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orde
     for r in readings:
         reason = invalid_reason(r, tenant)
         # Only a record whose time cannot be trusted is kept from moving the watermark.
-        rowtime = 0 if r.decode_error is not None or _bad_time(r) else r.event_time
+        rowtime = 0 if r.decode_error is not None or bad_time(r) else r.event_time
         if reason:
             invalid[r.offset] = reason
         elif watermark is not None and rowtime <= watermark:

@@ -1,0 +1,150 @@
+"""Sensor health per tenant from heartbeats: `silent` and `recovered` events, and per-window health.
+
+<tenant>.sensors.heartbeats (Avro heartbeat.v1) -> validate -> watermark -> per (tenant, sensor) a
+session window with gap N, the tenant's silence minutes (the event-time timer, see operators/health.py)
+-> `silent` / `recovered` events -> <tenant>.results.silence (keyed by sensor), and per tenant and
+tumbling window -> <tenant>.results.health. Both sinks are exactly once and copied into Cassandra
+(tables sensor_silence and sensor_health). Bad records -> <tenant>.deadletter, late ones -> <tenant>.late.
+Silence events get a topic of their own because they are another record shape than the window
+results (a consumer, or the Cassandra writer, reads one schema per topic) and are wanted as they happen.
+
+Exact semantics, in event time (times in ms; a heartbeat counts only if valid and on time):
+- `silent` at `at = h + N` when a sensor's heartbeat h is followed by none in (h, h + N]. It is emitted
+  once the watermark reaches `at - 1 ms`, i.e. when a heartbeat of about `at + out-of-orderness` has
+  been read on every partition (or a partition went idle). `last_heartbeat` is h.
+- `recovered` at the sensor's first heartbeat after a `silent`, emitted once the watermark passes it;
+  its `last_heartbeat` is the one before the silence. Events of one sensor alternate silent,
+  recovered, silent, ...; the first heartbeat of a sensor is no `recovered`.
+- One exception to "followed by none in (h, h + N]": a heartbeat at exactly h + N that arrives after
+  the watermark reached h + N - 1 ms finds the session closed, so the sensor was reported silent at h + N
+  and that heartbeat is its `recovered`.
+- At the end of a bounded input the final watermark closes every session: every sensor gets a
+  `silent` at its last heartbeat + N, as if nothing more came, and the windows holding those times
+  are emitted. An unbounded job reports a silence only when the watermark passes it.
+
+Health of tenant T in window [s, e) (health_result.v1), from T's heartbeats and silent events:
+- heartbeats, reporting_sensors: heartbeats in [s, e), and the distinct sensors that sent them;
+- known_sensors: sensors with a heartbeat before e;
+- went_silent: `silent` events with s < at <= e (a silence that begins at e belongs to this window);
+  recovered: `recovered` events with s <= at < e;
+- silent_sensors: sensors that went silent at or before e and had not recovered before e; silent_share
+  is silent_sensors / known_sensors;
+- mean_interval_ms: over the heartbeats in [s, e) that have an earlier heartbeat of the same sensor,
+  the mean of (heartbeat - that sensor's previous heartbeat in event-time order), silences included;
+  null if there is none;
+- lifespan of a sensor at e: its last heartbeat before e - its first heartbeat (frozen while silent);
+  mean_lifespan_ms and max_lifespan_ms over the known sensors.
+A window is reported for T only if it holds one of T's heartbeats or silent events; when a tenant's
+sensors are all silent its windows stop until one returns, and the figures carry on from there.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from connectors.results import ResultTable
+from jobs.pipeline import (
+    TOPIC_TENANT_COLUMN,
+    Job,
+    RunSettings,
+    Topics,
+    diverted_sinks,
+    on_time_view,
+    sink_statements,
+    source_statements,
+)
+from operators.health import health_sql, heartbeats_sql, lifespans_sql, paired_sql, silence_events_sql, silences_sql
+from operators.validation import sql_string
+from operators.windows import Tumbling, tumbling
+
+DEFAULT_WINDOW = tumbling(minutes=10)
+DEFAULT_SILENCE_MINUTES = 10
+SilenceMinutes = Callable[[str], int]  # tenant -> minutes without a heartbeat that make a sensor silent
+
+HEALTH_TABLE = ResultTable("sensor_health", "health_result.v1", partition_key=("tenant",), topic="health")
+SILENCE_TABLE = ResultTable("sensor_silence", "sensor_silence.v1", partition_key=("tenant", "sensor_id"),
+                            clustering=("at",), topic="silence")
+SENSOR_HEALTH_TABLES = (HEALTH_TABLE, SILENCE_TABLE)
+
+
+def default_silence_minutes(tenant: str) -> int:
+    """Every tenant's N until the metadata store supplies its own (pass another SilenceMinutes)."""
+    return DEFAULT_SILENCE_MINUTES
+
+
+@dataclass(frozen=True)
+class SensorHealthJob:
+    """The heartbeat source of `source` (validation, routing, topics) with silence and health on top."""
+
+    source: Job
+    window: Tumbling
+    silence_minutes: tuple[tuple[str, int], ...]  # (tenant, minutes), fixed when the job is planned
+
+    @property
+    def name(self) -> str:
+        return self.source.name
+
+    @property
+    def tenants(self) -> tuple[str, ...]:
+        return self.source.tenants
+
+    @property
+    def default_group(self) -> str:
+        return self.source.default_group
+
+    def topics(self, tenant: str) -> Topics:
+        return self.source.topics(tenant)
+
+    def plan(self, settings: RunSettings) -> tuple[list[str], list[str]]:
+        """Flink SQL: source and routing as pipeline.plan, one session window per distinct N, two result sinks."""
+        ddl, inserts = [*source_statements(self.source, settings), *self.views()], []
+        statements = [sink_statements(self.source, table.topic, f".results.{table.topic}", table.schema, query,
+                                      settings, key=key) for table, query, key in self.result_queries()]
+        statements += [sink_statements(self.source, *diverted, settings) for diverted in diverted_sinks(self.source)]
+        for table_ddl, insert in statements:
+            ddl.append(table_ddl)
+            inserts.append(insert)
+        return ddl, inserts
+
+    def views(self) -> list[str]:
+        """The on-time heartbeats of the tenants of each N, when the tenants do not all have the same N."""
+        on_time = on_time_view(self.source)
+        groups = _tenants_by_minutes(dict(self.silence_minutes))
+        return [] if len(groups) == 1 else [
+            f"CREATE TEMPORARY VIEW `{on_time}_{gap}min` AS SELECT * FROM `{on_time}` WHERE "
+            f"`{TOPIC_TENANT_COLUMN}` IN ({', '.join(sql_string(t) for t in tenants)})"
+            for gap, tenants in sorted(groups.items())]
+
+    def result_queries(self) -> list[tuple[ResultTable, str, str]]:
+        """(table, query, Kafka key field) of the silence events and the health windows; each query
+        selects its table's schema fields, then the tenant (over the views of views())."""
+        on_time, minutes = on_time_view(self.source), dict(self.silence_minutes)
+        groups = _tenants_by_minutes(minutes)
+        events = [heartbeats_sql(on_time, TOPIC_TENANT_COLUMN, "sensor_id", "rowtime")]
+        events += [silences_sql(on_time if len(groups) == 1 else f"{on_time}_{gap}min", TOPIC_TENANT_COLUMN,
+                                "sensor_id", "rowtime", gap) for gap in sorted(groups)]
+        paired = paired_sql(" UNION ALL ".join(f"({e})" for e in events))
+        return [(SILENCE_TABLE, silence_events_sql(paired, minutes), "sensor_id"),
+                (HEALTH_TABLE, health_sql(lifespans_sql(paired), self.window, minutes), "tenant")]
+
+
+def _tenants_by_minutes(minutes: dict[str, int]) -> dict[int, list[str]]:
+    groups: dict[int, list[str]] = defaultdict(list)
+    for tenant, gap in minutes.items():
+        groups[gap].append(tenant)
+    return groups
+
+
+def sensor_health_job(tenants: Sequence[str], window: Tumbling = DEFAULT_WINDOW,
+                      silence_minutes: SilenceMinutes = default_silence_minutes) -> SensorHealthJob:
+    """The sensor health job of `tenants`; `silence_minutes` is asked once per tenant, now."""
+    source = (Job("sensor_health", tenants=tuple(tenants))
+              .source("heartbeats", schema="heartbeat.v1", time="event_time", required=("sensor_id",)))
+    minutes = tuple((t, silence_minutes(t)) for t in source.tenants)
+    for tenant, gap in minutes:
+        if not isinstance(gap, int) or gap <= 0:
+            raise ValueError(f"job sensor_health: tenant {tenant}'s silence minutes must be a positive whole "
+                             f"number, not {gap!r}")
+    return SensorHealthJob(source, window, minutes)
