@@ -14,6 +14,7 @@ from connectors.kafka import ensure_topics, parse_partition_offsets
 from connectors.metadata import MetadataStore, MetadataUnavailableError
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
+from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, SENSOR_HEALTH_TABLES, sensor_health_job
 from operators.windows import tumbling
 from schemas.assets import AssetError, Assets
 from stack import control
@@ -23,7 +24,7 @@ from stack.servers import SERVERS
 from submit.assets import format_tenant, read_assets
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
-from submit.simulate import SimulationSpec, alarm_events, produce
+from submit.simulate import HeartbeatSpec, SimulationSpec, alarm_events, heartbeats, produce
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
 
 
@@ -87,17 +88,47 @@ def _spec(args: argparse.Namespace) -> SimulationSpec:
 
 def _simulate(args: argparse.Namespace) -> int:
     cfg = load_config()
-    spec = _spec(args)
-    ensure_topics(cfg.kafka.bootstrap, [f"{t}.sensors.alarms" for t in spec.tenants], cfg.kafka.partitions)
-    sent = produce(alarm_events(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants), rate=spec.rate)
-    print("sent " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) +
-          f" to {', '.join(f'{t}.sensors.alarms' for t in spec.tenants)}")
+    if args.stream == "heartbeats":
+        records = heartbeats(HeartbeatSpec(tenants=args.tenants, events=args.events, sensors=args.sensors,
+                                           outage=args.outage, malformed=args.malformed, seed=args.seed,
+                                           rate=args.rate))
+    else:
+        records = alarm_events(_spec(args))
+    topics = [f"{t}.sensors.{args.stream}" for t in args.tenants]
+    ensure_topics(cfg.kafka.bootstrap, topics, cfg.kafka.partitions)
+    sent = produce(records, cfg.kafka.bootstrap, args.events * len(args.tenants), rate=args.rate)
+    print("sent " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + f" to {', '.join(topics)}")
     return 0
+
+
+def _silence(text: str) -> dict[str, int]:
+    """'10' or '10,acme=5,globex=15': the default N, then each tenant's own (key "" is the default)."""
+    minutes = {"": DEFAULT_SILENCE_MINUTES}
+    for item in text.split(","):
+        tenant, _, value = item.strip().rpartition("=")
+        if not value.isdigit() or int(value) <= 0:
+            raise argparse.ArgumentTypeError(f"silence minutes are MINUTES or TENANT=MINUTES, positive whole "
+                                             f"numbers, like 10,acme=5; not {item.strip()!r}")
+        minutes[tenant] = int(value)
+    return minutes
 
 
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config()
-    job = alarm_rate_job(args.tenants, window=tumbling(seconds=args.window))
+    silence = args.silence or {"": DEFAULT_SILENCE_MINUTES}
+    if args.silence and args.job != "sensor_health":
+        print(f"error: --silence is for sensor_health, not {args.job}", file=sys.stderr)
+        return 2
+    if strangers := sorted(set(silence) - {"", *args.tenants}):
+        print(f"error: --silence names {', '.join(strangers)}, not in --tenants", file=sys.stderr)
+        return 2
+    if args.job == "sensor_health":
+        job = sensor_health_job(args.tenants, window=tumbling(seconds=args.window or 600),
+                                silence_minutes=lambda tenant: silence.get(tenant, silence[""]))
+        tables = SENSOR_HEALTH_TABLES
+    else:
+        job = alarm_rate_job(args.tenants, window=tumbling(seconds=args.window or 60))
+        tables = ALARM_RATE_TABLE
     checkpoints = Path(args.checkpoint_dir or cfg.data_dir("checkpoints") / job.name)
     restore = latest_checkpoint(checkpoints) if args.restore == "latest" else (
         Path(args.restore) if args.restore else None)
@@ -109,7 +140,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
     settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
                            watermark_emit=args.watermarks)
-    report = run_job(job, ALARM_RATE_TABLE, cfg, settings, checkpoints, restore, args.parallelism)
+    report = run_job(job, tables, cfg, settings, checkpoints, restore, args.parallelism)
     print(f"{job.name}: read {report.events:,} records in {report.seconds:.1f} s "
           f"({report.events_per_second:,.0f}/s), wrote {report.results_written:,} rows to Cassandra")
     return 0
@@ -253,18 +284,33 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     simulate = commands.add_parser(
-        "simulate", help="produce reproducible alarm events into <tenant>.sensors.alarms",
-        description="Produce BTS alarm events (Avro, keyed by sensor) for each tenant, with chosen shares of "
-                    "out-of-order, late and malformed records. The same seed gives the same records.")
+        "simulate", help="produce reproducible alarm events or heartbeats into <tenant>.sensors.<stream>",
+        description="Produce BTS alarm events, or sensor heartbeats (--stream heartbeats), as Avro keyed by sensor "
+                    "for each tenant, with chosen shares of out-of-order, late and malformed records; heartbeats "
+                    "come every 30 s from --sensors sensors per tenant, some of which fall silent for 5-40 min "
+                    "and come back, or never do. The same seed gives the same records.")
+    simulate.add_argument("--stream", choices=["alarms", "heartbeats"], default="alarms",
+                          help="what to produce (default alarms)")
     _add_simulation_flags(simulate, events=10_000)
+    simulate.add_argument("--sensors", type=int, default=50, help="heartbeats: sensors per tenant (default 50)")
+    simulate.add_argument("--outage", type=_share, default=0.002, help="heartbeats: chance that a sensor falls "
+                          "silent after a beat (default 0.002)")
     simulate.set_defaults(func=_simulate)
 
     run = commands.add_parser(
-        "run", help="run the alarm-rate job on Flink's local mini-cluster",
-        description="Run the alarm-rate job for the given tenants on a local mini-cluster against the local "
-                    "stack, with its Cassandra results writer. Unbounded unless --bounded; Ctrl-C stops it.")
+        "run", help="run a job (alarm_rate or sensor_health) on Flink's local mini-cluster",
+        description="Run a job for the given tenants on a local mini-cluster against the local stack, with its "
+                    "Cassandra results writers: alarm_rate (fires per station and datapoint) or sensor_health "
+                    "(silent/recovered sensors from heartbeats, and per-window health). Unbounded unless "
+                    "--bounded; Ctrl-C stops it.")
+    run.add_argument("job", nargs="?", choices=["alarm_rate", "sensor_health"], default="alarm_rate",
+                     help="the job (default alarm_rate)")
     run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
-    run.add_argument("--window", type=int, default=60, help="tumbling window in seconds (default 60)")
+    run.add_argument("--window", type=int, help="tumbling window in seconds (default 60 for alarm_rate, "
+                     "600 for sensor_health)")
+    run.add_argument("--silence", type=_silence, metavar="MIN[,TENANT=MIN...]",
+                     help=f"sensor_health: minutes without a heartbeat after which a sensor is silent, and any "
+                          f"tenant's own (default {DEFAULT_SILENCE_MINUTES})")
     run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
     bounds = run.add_mutually_exclusive_group()
     bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",
