@@ -64,8 +64,9 @@ DEFAULT_SILENCE_MINUTES = 10
 SilenceMinutes = Callable[[str], int]  # tenant -> minutes without a heartbeat that make a sensor silent
 
 HEALTH_TABLE = ResultTable("sensor_health", "health_result.v1", partition_key=("tenant",), topic="health")
+# `state` is part of the key: a silence and a recovery share `at` in the one case described above.
 SILENCE_TABLE = ResultTable("sensor_silence", "sensor_silence.v1", partition_key=("tenant", "sensor_id"),
-                            clustering=("at",), topic="silence")
+                            clustering=("at", "state"), topic="silence")
 SENSOR_HEALTH_TABLES = (HEALTH_TABLE, SILENCE_TABLE)
 
 
