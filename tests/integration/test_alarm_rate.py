@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
-from connectors.cassandra import connect
 from connectors.kafka import ensure_topics
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
@@ -12,15 +9,6 @@ from submit.local import run_job
 from submit.simulate import SimulationSpec, alarm_events, produce
 from tests.integration.alarm_rate_checks import cassandra_windows, committed_windows, diverted
 from tests.oracle import alarm_rate, readings_from
-
-
-@pytest.fixture
-def keyspace(stack, unique):
-    name = f"it_{unique}"
-    yield name
-    cluster, session = connect(stack.cassandra.port)
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
-    cluster.shutdown()
 
 
 def single_partition_topics(stack, job, tenant: str) -> None:

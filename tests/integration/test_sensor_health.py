@@ -14,6 +14,7 @@ from jobs.pipeline import RunSettings
 from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.windows import tumbling
 from schemas import codec
+from schemas.sql import field_names
 from submit.local import run_job
 from submit.simulate import HeartbeatSpec, heartbeats, produce
 from tests.health_oracle import Silence, beats_from, sensor_health
@@ -21,17 +22,7 @@ from tests.health_patterns import OUT_OF_ORDERNESS, scripted
 from tests.integration.alarm_rate_checks import diverted
 
 WINDOW = tumbling(minutes=5)
-HEALTH_FIELDS = ["silence_minutes", "heartbeats", "reporting_sensors", "known_sensors", "silent_sensors",
-                 "silent_share", "went_silent", "recovered", "mean_interval_ms", "mean_lifespan_ms", "max_lifespan_ms"]
-
-
-@pytest.fixture
-def keyspace(stack, unique):
-    name = f"it_{unique}"
-    yield name
-    cluster, session = connect(stack.cassandra.port)
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
-    cluster.shutdown()
+HEALTH_FIELDS = field_names("health_result.v1")[3:]  # after the tenant and the window
 
 
 def _ms(value) -> int:

@@ -14,6 +14,7 @@ from connectors.flink import CheckpointSettings, streaming_table_env
 from jobs.pipeline import diverted_query, routing_views, source_ddl
 from jobs.sensor_health import sensor_health_job
 from operators.windows import tumbling
+from schemas.sql import field_names
 from tests.health_oracle import Silence, beats_from, sensor_health
 from tests.health_patterns import OUT_OF_ORDERNESS, randomized, scripted
 
@@ -22,8 +23,7 @@ WINDOW = tumbling(minutes=5)
 FILE_COLUMNS = ["`tenant` STRING", "`sensor_id` STRING", "`event_time` TIMESTAMP_LTZ(3)", "`decode_error` STRING",
                 "`payload` BYTES", "`kafka_topic` STRING", "`kafka_partition` INT", "`kafka_offset` BIGINT",
                 "`kafka_ts` TIMESTAMP_LTZ(3)"]
-HEALTH_FIELDS = ["silence_minutes", "heartbeats", "reporting_sensors", "known_sensors", "silent_sensors",
-                 "silent_share", "went_silent", "recovered", "mean_interval_ms", "mean_lifespan_ms", "max_lifespan_ms"]
+HEALTH_FIELDS = field_names("health_result.v1")[3:]  # after the tenant and the window
 
 
 def _iso(ms: int | None) -> str | None:
