@@ -114,7 +114,7 @@ class SensorHealthJob:
         on_time = on_time_view(self.source)
         groups = _tenants_by_minutes(dict(self.silence_minutes))
         return [] if len(groups) == 1 else [
-            f"CREATE TEMPORARY VIEW `{on_time}_{gap}min` AS SELECT * FROM `{on_time}` WHERE "
+            f"CREATE TEMPORARY VIEW `{_gap_view(on_time, gap)}` AS SELECT * FROM `{on_time}` WHERE "
             f"`{TOPIC_TENANT_COLUMN}` IN ({', '.join(sql_string(t) for t in tenants)})"
             for gap, tenants in sorted(groups.items())]
 
@@ -124,11 +124,15 @@ class SensorHealthJob:
         on_time, minutes = on_time_view(self.source), dict(self.silence_minutes)
         groups = _tenants_by_minutes(minutes)
         events = [heartbeats_sql(on_time, TOPIC_TENANT_COLUMN, "sensor_id", "rowtime")]
-        events += [silences_sql(on_time if len(groups) == 1 else f"{on_time}_{gap}min", TOPIC_TENANT_COLUMN,
+        events += [silences_sql(on_time if len(groups) == 1 else _gap_view(on_time, gap), TOPIC_TENANT_COLUMN,
                                 "sensor_id", "rowtime", gap) for gap in sorted(groups)]
         paired = paired_sql(" UNION ALL ".join(f"({e})" for e in events))
         return [(SILENCE_TABLE, silence_events_sql(paired, minutes), "sensor_id"),
                 (HEALTH_TABLE, health_sql(lifespans_sql(paired), self.window, minutes), "tenant")]
+
+
+def _gap_view(on_time: str, minutes: int) -> str:
+    return f"{on_time}_{minutes}min"
 
 
 def _tenants_by_minutes(minutes: dict[str, int]) -> dict[int, list[str]]:

@@ -34,7 +34,8 @@ HEARTBEAT, SILENT = "heartbeat", "silent"
 
 
 def epoch_ms(column: str) -> str:
-    """Milliseconds since the epoch of a TIMESTAMP_LTZ(3) expression, as BIGINT."""
+    """Milliseconds since the epoch of a timestamp expression with milliseconds, as BIGINT (the session
+    time zone is UTC, so a TIMESTAMP(3) such as a window's end reads as UTC)."""
     return f"(EXTRACT(EPOCH FROM {column}) * 1000 + EXTRACT(MILLISECOND FROM {column}))"
 
 
