@@ -19,6 +19,7 @@ from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, ResultTable, 
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import Job, RunSettings
+from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, SENSOR_HEALTH_TABLES, sensor_health_job
 from jobs.tables import RESULT_TABLES
 from operators.flow import metadata_from_assets
 from operators.ranges import TIME_FORMATS, QueryError, parse_query
@@ -34,7 +35,16 @@ from submit.cluster_commands import add_commands
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
 from submit.query import format_answer, json_lines
-from submit.simulate import FLOW_WINDOW_MS, SimulationSpec, alarm_events, flow_readings, flow_topology, produce
+from submit.simulate import (
+    FLOW_WINDOW_MS,
+    HeartbeatSpec,
+    SimulationSpec,
+    alarm_events,
+    flow_readings,
+    flow_topology,
+    heartbeats,
+    produce,
+)
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
 
 
@@ -101,7 +111,12 @@ def _simulate(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.stream == "flow":  # late readings are then two windows of the flow job behind
         spec = dataclasses.replace(spec, window_ms=FLOW_WINDOW_MS)
-    records = flow_readings(spec) if args.stream == "flow" else alarm_events(spec)
+    if args.stream == "heartbeats":
+        records = heartbeats(HeartbeatSpec(tenants=spec.tenants, events=spec.events, sensors=args.sensors,
+                                           outage=args.outage, malformed=spec.malformed, seed=spec.seed,
+                                           rate=spec.rate))
+    else:
+        records = flow_readings(spec) if args.stream == "flow" else alarm_events(spec)
     topics = [f"{t}.sensors.{args.stream}" for t in spec.tenants]
     ensure_topics(cfg.kafka.bootstrap, topics, cfg.kafka.partitions)
     sent = produce(records, cfg.kafka.bootstrap, spec.events * len(spec.tenants), rate=spec.rate)
@@ -109,11 +124,27 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-JOBS = ("alarm_rate", "flow_aggregates")
+JOBS = ("alarm_rate", "flow_aggregates", "sensor_health")
 
 
-def _job(args: argparse.Namespace) -> tuple[Job, ResultTable]:
-    """The job `run` was asked for, and the Cassandra table of its results."""
+def _silence(text: str) -> dict[str, int]:
+    """'10' or '10,acme=5,globex=15': the default N, then each tenant's own (key "" is the default)."""
+    minutes = {"": DEFAULT_SILENCE_MINUTES}
+    for item in text.split(","):
+        tenant, _, value = item.strip().rpartition("=")
+        if not value.isdigit() or int(value) <= 0:
+            raise argparse.ArgumentTypeError(f"silence minutes are MINUTES or TENANT=MINUTES, positive whole "
+                                             f"numbers, like 10,acme=5; not {item.strip()!r}")
+        minutes[tenant] = int(value)
+    return minutes
+
+
+def _job(args: argparse.Namespace) -> tuple[Job, ResultTable | tuple[ResultTable, ...]]:
+    """The job `run` was asked for, and the Cassandra table (or tables) of its results."""
+    if args.job == "sensor_health":
+        silence = args.silence or {"": DEFAULT_SILENCE_MINUTES}
+        return sensor_health_job(args.tenants, window=tumbling(seconds=args.window or 600),
+                                 silence_minutes=lambda tenant: silence.get(tenant, silence[""])), SENSOR_HEALTH_TABLES
     if args.job == "flow_aggregates":
         assets = read_assets(Path(args.assets)) if args.assets else flow_topology(args.tenants)
         metadata = metadata_from_assets(assets, args.tenants)
@@ -126,6 +157,12 @@ def _job(args: argparse.Namespace) -> tuple[Job, ResultTable]:
 
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config()
+    if args.silence and args.job != "sensor_health":
+        print(f"error: --silence is for sensor_health, not {args.job}", file=sys.stderr)
+        return 2
+    if strangers := sorted(set(args.silence or {}) - {"", *args.tenants}):
+        print(f"error: --silence names {', '.join(strangers)}, not in --tenants", file=sys.stderr)
+        return 2
     try:
         job, table = _job(args)
     except AssetError as err:
@@ -345,26 +382,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_demo)
 
     simulate = commands.add_parser(
-        "simulate", help="produce reproducible alarm events or flow readings into <tenant>.sensors.<stream>",
-        description="Produce BTS alarm events, or flow readings of a small plant per tenant (pumps feeding a pipe "
-                    "into a basin through a valve, a ship's shore power and energy meter), Avro, keyed by sensor, "
-                    "with chosen shares of out-of-order, late and malformed records. The same seed gives the same "
-                    "records.")
+        "simulate", help="produce reproducible alarm events, flow readings or heartbeats into "
+                         "<tenant>.sensors.<stream>",
+        description="Produce BTS alarm events, flow readings of a small plant per tenant (pumps feeding a pipe "
+                    "into a basin through a valve, a ship's shore power and energy meter), or sensor heartbeats "
+                    "(every 30 s from --sensors sensors per tenant, some of which fall silent for 5-40 min and "
+                    "come back, or never do), Avro, keyed by sensor, with chosen shares of out-of-order, late and "
+                    "malformed records. The same seed gives the same records.")
     _add_simulation_flags(simulate, events=10_000)
-    simulate.add_argument("--stream", choices=["alarms", "flow"], default="alarms",
-                          help="alarm events (default) or flow readings (--stations does not apply)")
+    simulate.add_argument("--stream", choices=["alarms", "flow", "heartbeats"], default="alarms",
+                          help="alarm events (default), flow readings or heartbeats (--stations applies to alarms "
+                               "only)")
+    simulate.add_argument("--sensors", type=int, default=50, help="heartbeats: sensors per tenant (default 50)")
+    simulate.add_argument("--outage", type=_share, default=0.002, help="heartbeats: chance that a sensor falls "
+                          "silent after a beat (default 0.002)")
     simulate.set_defaults(func=_simulate)
 
     run = commands.add_parser(
-        "run", help="run a job (alarm_rate or flow_aggregates) on Flink's local mini-cluster",
+        "run", help="run a job (alarm_rate, flow_aggregates or sensor_health) on Flink's local mini-cluster",
         description="Run a job for the given tenants on a local mini-cluster against the local stack, with its "
-                    "Cassandra results writer. Unbounded unless --bounded; Ctrl-C stops it.")
+                    "Cassandra results writers. Unbounded unless --bounded; Ctrl-C stops it.")
     run.add_argument("job", nargs="?", choices=JOBS, default="alarm_rate",
                      help="alarm_rate (default): alarm rate per station and datapoint; flow_aggregates: the flow "
-                          "sensors' aggregates by kind")
+                          "sensors' aggregates by kind; sensor_health: silent/recovered sensors from heartbeats, "
+                          "and per-window health")
     run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
     run.add_argument("--window", type=int, help="tumbling window in seconds (default 60 for alarm_rate, "
-                     "900 for flow_aggregates)")
+                     "900 for flow_aggregates, 600 for sensor_health)")
+    run.add_argument("--silence", type=_silence, metavar="MIN[,TENANT=MIN...]",
+                     help=f"sensor_health: minutes without a heartbeat after which a sensor is silent, and any "
+                          f"tenant's own (default {DEFAULT_SILENCE_MINUTES})")
     run.add_argument("--assets", metavar="FILE", help="flow_aggregates: the sensors and element limits, as an asset "
                      "file (see `assets load`); default: the plant `simulate --stream flow` simulates")
     run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")

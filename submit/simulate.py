@@ -1,4 +1,5 @@
-"""`tenantstream simulate`: reproducible BTS alarm events or flow readings for N tenants, into their Kafka topics.
+"""`tenantstream simulate`: reproducible BTS alarm events, flow readings or sensor heartbeats for N tenants,
+into their Kafka topics.
 
 The generators are pure (same spec and seed, same records); `produce` sends them
 keyed by sensor with the simulated append time as the Kafka timestamp, so a
@@ -8,10 +9,14 @@ Flow readings come from a small plant per tenant (`flow_topology`): two pumps
 feed a pipe that fills a basin through a valve that opens and closes, and a ship
 draws shore power while docked; its energy meter is now and then replaced (a
 counter reset), and while it is at sea neither ship sensor reads.
+
+Heartbeats come from sensors that beat every 30 s and now and then fall silent
+for an outage, from which some never come back.
 """
 
 from __future__ import annotations
 
+import heapq
 import io
 import json
 import math
@@ -246,6 +251,59 @@ def _flow_record(spec: SimulationSpec, rng: random.Random, tenant: str, i: int, 
     data = _bytes("flow_reading.v1", fields, label)
     return SimRecord(tenant, f"{tenant}.sensors.flow", sensor_id.encode(), data, kafka_ts, label,
                      {} if label in DECODE_ERRORS else fields)
+
+
+HEARTBEAT_MALFORMED_KINDS = tuple(k.replace("station_id", "sensor_id") for k in MALFORMED_KINDS)
+
+
+@dataclass(frozen=True)
+class HeartbeatSpec:
+    """Sensors beating every `period_ms`; after any beat a sensor may fall silent for an outage (chance
+    `outage`), from which it does not come back with chance `never_return`. Outages are drawn from
+    `outage_ms`, so some stay under the default 10 silence minutes and most go over."""
+
+    tenants: tuple[str, ...] = ("acme", "globex")
+    events: int = 10_000  # records per tenant, bad ones included (fewer once every sensor is gone for good)
+    sensors: int = 50  # per tenant
+    period_ms: int = 30_000
+    jitter_ms: int = 2_000  # event time off the schedule by up to this, both ways: out of order, never late
+    outage: float = 0.002
+    outage_ms: tuple[int, int] = (5 * 60_000, 40 * 60_000)
+    never_return: float = 0.1
+    malformed: float = 0.002  # share of bad records of the HEARTBEAT_MALFORMED_KINDS
+    seed: int = 7
+    start_ms: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    rate: float = 0.0  # records per second over all tenants; 0 sends as fast as the broker takes them
+
+
+def heartbeats(spec: HeartbeatSpec) -> Iterator[SimRecord]:
+    """The spec's heartbeats, each tenant's in schedule order, tenants interleaved by schedule."""
+    return heapq.merge(*(_tenant_heartbeats(spec, t) for t in spec.tenants), key=lambda r: r.kafka_ts)
+
+
+def _tenant_heartbeats(spec: HeartbeatSpec, tenant: str) -> Iterator[SimRecord]:
+    rng = random.Random(f"{spec.seed}:{tenant}:heartbeats")
+    due = [(spec.start_ms + rng.randrange(spec.period_ms), i) for i in range(spec.sensors)]
+    heapq.heapify(due)
+    for _ in range(spec.events):
+        if not due:
+            return
+        scheduled, i = heapq.heappop(due)
+        yield heartbeat_record(tenant, f"sensor-{i:04d}", scheduled + rng.randint(-spec.jitter_ms, spec.jitter_ms),
+                               scheduled + 50,
+                               rng.choice(HEARTBEAT_MALFORMED_KINDS) if rng.random() < spec.malformed else "on time")
+        if rng.random() >= spec.outage:
+            heapq.heappush(due, (scheduled + spec.period_ms, i))
+        elif rng.random() >= spec.never_return:
+            heapq.heappush(due, (scheduled + rng.randint(*spec.outage_ms), i))
+
+
+def heartbeat_record(tenant: str, sensor_id: str, event_time: int, kafka_ts: int, kind: str = "on time") -> SimRecord:
+    """One heartbeat of `tenant`'s topic, keyed by sensor; `kind` "on time" or one of HEARTBEAT_MALFORMED_KINDS."""
+    fields = {"tenant": tenant, "sensor_id": sensor_id, "event_time": event_time}
+    _spoil(fields, kind, kafka_ts)
+    return SimRecord(tenant, f"{tenant}.sensors.heartbeats", sensor_id.encode(),
+                     _bytes("heartbeat.v1", fields, kind), kafka_ts, kind, {} if kind in DECODE_ERRORS else fields)
 
 
 def produce(records: Iterator[SimRecord], bootstrap: str, total: int, rate: float = 0.0,

@@ -62,25 +62,33 @@ def invalid_reason(r: Reading, tenant: str) -> str | None:
 
 def route(readings: list[R], reason_of: Callable[[R], str | None],
           out_of_orderness_ms: int) -> tuple[list[R], list[int], dict[int, str]]:
-    """(on-time readings, late offsets, invalid offset -> reason), with a watermark after every reading.
+    """(on-time readings, late offsets, invalid offset -> reason), with a watermark after every reading."""
+    on_time, late, invalid = [], [], {}
+    for r, reason, is_late, _ in routed(readings, reason_of, out_of_orderness_ms):
+        if reason:
+            invalid[r.offset] = reason
+        elif is_late:
+            late.append(r.offset)
+        else:
+            on_time.append(r)
+    return on_time, late, invalid
+
+
+def routed(readings: list[R], reason_of: Callable[[R], str | None],
+           out_of_orderness_ms: int) -> Iterator[tuple[R, str | None, bool, int]]:
+    """(reading, why it is invalid or None, whether it is late, the watermark after it) of each reading.
 
     A reading is late at or behind the watermark; only one whose time cannot be trusted is kept from
     moving it.
     """
     watermark: int | None = None
-    on_time, late, invalid = [], [], {}
     for r in readings:
         reason = reason_of(r)
         rowtime = 0 if r.decode_error is not None or bad_time(r) else r.event_time
-        if reason:
-            invalid[r.offset] = reason
-        elif watermark is not None and rowtime <= watermark:
-            late.append(r.offset)
-        else:
-            on_time.append(r)
+        late = not reason and watermark is not None and rowtime <= watermark
         candidate = rowtime - out_of_orderness_ms
         watermark = candidate if watermark is None else max(watermark, candidate)
-    return on_time, late, invalid
+        yield r, reason, late, watermark
 
 
 def alarm_rate(readings: list[Reading], tenant: str, window_ms: int, out_of_orderness_ms: int) -> Outcome:

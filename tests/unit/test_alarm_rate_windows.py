@@ -49,6 +49,12 @@ def randomized_readings(seed: int, n: int = 1500) -> list[Reading]:
         elif bad < 0.04:
             reading = Reading(**{**reading.__dict__, "tenant": "globex"})
         readings.append(reading)
+    # A record AT the watermark, in the last millisecond of a window that the watermark has just closed:
+    # late, not lost (Flink's window drops it, so the pipeline must route it to the late topic).
+    edge = now - now % WINDOW.size_ms + 2 * WINDOW.size_ms
+    for offset, event_time in enumerate((edge - 1 + DELAY_S * 1000, edge - 1), len(readings)):
+        readings.append(Reading(offset=offset, kafka_ts=event_time + 5, tenant=TENANT, station_id="bts-0",
+                                datapoint_id="dp-0", event_time=event_time, value=1.0, threshold=5.0))
     return readings
 
 

@@ -43,3 +43,26 @@ def test_run_takes_the_job_to_run_and_the_flow_jobs_metadata(tmp_path, capsys):
     assert build_parser().parse_args(["run", "--tenants", "acme"]).job == "alarm_rate"
     assert main(["run", "flow_aggregates", "--tenants", "acme", "--assets", str(tmp_path / "none.yaml")]) == 2
     assert "cannot read the file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["run", "sensor_health", "--tenants", "acme", "--silence", "acme=0"], "positive whole numbers"),
+    (["run", "sensor_health", "--tenants", "acme", "--silence", "ten"], "not 'ten'"),
+    (["run", "alarm_rate", "--tenants", "acme", "--silence", "5"], "--silence is for sensor_health, not alarm_rate"),
+    (["run", "sensor_health", "--tenants", "acme", "--silence", "5,globex=3"], "names globex, not in --tenants"),
+    (["run", "flow", "--tenants", "acme"], "invalid choice: 'flow'"),
+    (["simulate", "--stream", "weather"], "invalid choice: 'weather'"),
+])
+def test_bad_job_arguments_are_explained(argv, message, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_run_takes_silence_minutes_and_simulate_heartbeats():
+    args = build_parser().parse_args(["run", "sensor_health", "--tenants", "acme,globex", "--silence", "5,acme=2"])
+    assert (args.job, args.tenants, args.silence) == ("sensor_health", ("acme", "globex"), {"": 5, "acme": 2})
+    assert build_parser().parse_args(["simulate", "--stream", "heartbeats"]).stream == "heartbeats"

@@ -13,14 +13,27 @@ from submit.simulate import (
     DECODE_ERRORS,
     FLOW_MALFORMED_KINDS,
     FLOW_WINDOW_MS,
+    HEARTBEAT_MALFORMED_KINDS,
     MALFORMED_KINDS,
+    HeartbeatSpec,
     SimulationSpec,
     alarm_events,
     flow_readings,
     flow_topology,
+    heartbeats,
 )
 
 SPEC = SimulationSpec(tenants=("acme", "globex"), events=4000, late=0.02, malformed=0.03, seed=11)
+
+
+def decoded_unless_meant_not_to(r, schema: str) -> dict | None:
+    """The simulated record `r` decoded with `schema`; None for a kind made not to decode, after checking
+    that it fails the way its kind says."""
+    if r.kind in DECODE_ERRORS:
+        with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
+            codec.decode(r.value, schema)
+        return None
+    return codec.decode(r.value, schema)
 
 
 def test_same_seed_same_records_other_seed_other_records():
@@ -43,11 +56,9 @@ def test_each_tenant_gets_its_share_of_each_kind_on_its_own_topic():
 
 def test_records_are_keyed_by_sensor_and_decode_unless_meant_not_to():
     for r in alarm_events(SimulationSpec(events=500, malformed=0.2, seed=3)):
-        if r.kind in DECODE_ERRORS:
-            with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
-                codec.decode(r.value, "alarm_event.v2")
+        event = decoded_unless_meant_not_to(r, "alarm_event.v2")
+        if event is None:
             continue
-        event = codec.decode(r.value, "alarm_event.v2")
         station = event["station_id"] or r.key.decode().split("/")[0]  # a blanked id keeps its sensor's key
         assert r.key == f"{station}/{event['datapoint_id']}".encode()
         assert int(event["event_time"].timestamp() * 1000) == r.fields["event_time"]
@@ -76,12 +87,8 @@ def test_flow_readings_are_reproducible_and_come_from_the_topology():
     sensors = {(s.tenant, s.id): s for s in flow_topology(FLOW_SPEC.tenants).sensors}
     for r in first:
         assert r.topic == f"{r.tenant}.sensors.flow"
-        if r.kind in DECODE_ERRORS:
-            with pytest.raises(DecodeError, match=DECODE_ERRORS[r.kind]):
-                codec.decode(r.value, "flow_reading.v1")
-            continue
-        reading = codec.decode(r.value, "flow_reading.v1")
-        if r.kind not in ("unknown sensor", "missing sensor_id"):
+        reading = decoded_unless_meant_not_to(r, "flow_reading.v1")
+        if reading is not None and r.kind not in ("unknown sensor", "missing sensor_id"):
             s = sensors[(r.tenant, reading["sensor_id"])]
             assert (reading["element_id"], reading["kind"], reading["unit"]) == (s.element, s.kind, s.unit)
             assert r.key == s.id.encode()
@@ -101,3 +108,45 @@ def test_flow_readings_have_every_bad_kind_resets_and_silent_ship_minutes():
     minutes_with_power = {f["event_time"] // 60_000 for f in fields if f["kind"] == "power"}
     minutes = {f["event_time"] // 60_000 for f in fields}
     assert len(minutes - minutes_with_power) > 60  # the ship was at sea for an hour or more
+
+
+HEARTBEATS = HeartbeatSpec(tenants=("acme", "globex"), events=3000, sensors=20, outage=0.02, malformed=0.02, seed=5)
+
+
+def test_heartbeats_are_reproducible_by_seed():
+    first = [(r.topic, r.key, r.value, r.kafka_ts) for r in heartbeats(HEARTBEATS)]
+    assert first == [(r.topic, r.key, r.value, r.kafka_ts) for r in heartbeats(HEARTBEATS)]
+    assert first != [(r.topic, r.key, r.value, r.kafka_ts)
+                     for r in heartbeats(HeartbeatSpec(**{**HEARTBEATS.__dict__, "seed": 6}))]
+
+
+def test_sensors_go_silent_and_come_back_and_some_never_return():
+    gaps, last_beat = Counter(), {}
+    records = list(heartbeats(HEARTBEATS))
+    for r in records:
+        if r.kind == "on time":
+            key = (r.tenant, r.fields["sensor_id"])
+            if key in last_beat:
+                gaps["silent for over 10 min" if r.fields["event_time"] - last_beat[key] > 10 * 60_000 else
+                     "regular"] += 1
+            last_beat[key] = r.fields["event_time"]
+    end = max(r.kafka_ts for r in records)
+    stopped = sum(1 for t in last_beat.values() if end - t > 45 * 60_000)  # longer than the longest outage
+    assert gaps["silent for over 10 min"] >= 10 and gaps["regular"] > 5000
+    assert stopped >= 1
+
+
+def test_heartbeats_decode_on_their_tenants_topic_keyed_by_sensor_and_none_is_late():
+    newest = {}
+    kinds = Counter()
+    for r in heartbeats(HEARTBEATS):
+        kinds[r.kind] += 1
+        assert r.topic == f"{r.tenant}.sensors.heartbeats"
+        beat = decoded_unless_meant_not_to(r, "heartbeat.v1")
+        if beat is None:
+            continue
+        assert r.key == (beat["sensor_id"] or r.key.decode()).encode()
+        if r.kind == "on time":
+            assert r.fields["event_time"] > newest.get(r.tenant, 0) - 5000  # within the out-of-orderness
+            newest[r.tenant] = max(newest.get(r.tenant, 0), r.fields["event_time"])
+    assert set(kinds) == {"on time", *HEARTBEAT_MALFORMED_KINDS}
