@@ -40,7 +40,7 @@ class Table(Protocol):
     """What a range query needs of a result table; connectors.results.ResultTable has it.
 
     The partition key starts with the tenant column, and the first clustering column is the
-    window start, as in every result table.
+    window start, as in every result table of windows (sensor_silence's is its event's time `at`).
     """
 
     @property

@@ -274,7 +274,8 @@ def _add_query_command(commands: argparse._SubParsersAction) -> None:
     query.add_argument("--tenant", help="the tenant whose windows to read (required)")
     query.add_argument("--key", action="append", default=[], metavar="COLUMN=VALUE",
                        help="a key column's value; every key column of the table is required ("
-                            + "; ".join(f"{t.name}: {', '.join(t.partition_key[1:])}" for t in RESULT_TABLES.values())
+                            + "; ".join(f"{t.name}: {', '.join(t.partition_key[1:]) or 'none'}"
+                                        for t in RESULT_TABLES.values())
                             + ")")
     query.add_argument("--before", metavar="TIME", help="windows that start before TIME")
     query.add_argument("--after", metavar="TIME", help="windows that start at or after TIME")

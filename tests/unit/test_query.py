@@ -220,3 +220,14 @@ def test_cli_help_explains_kinds_times_and_exit_codes_with_examples(capsys):
                   "milliseconds", "examples:", "tenantstream query alarm_rate --tenant acme", "exit status",
                   "alarm_rate: station_id, datapoint_id"):
         assert words in out
+
+
+def test_the_sensor_health_tables_are_queryable_by_name():
+    silence = parse_query(RESULT_TABLES, "sensor_silence", keyspace="ks", tenant="acme", keys=["sensor_id=P7"],
+                          within=("2026-01-01T04:00", "2026-01-01T05:00"))
+    assert silence.cql() == ("SELECT tenant, sensor_id, state, at, last_heartbeat, silence_minutes FROM "
+                             "ks.sensor_silence WHERE tenant = ? AND sensor_id = ? AND at >= ? AND at < ?",
+                             ["acme", "P7", T0400, T0500])
+    health = parse_query(RESULT_TABLES, "sensor_health", keyspace="ks", tenant="acme", keys=[], after="0",
+                         mean="silent_share")
+    assert health.cql()[0].endswith("FROM ks.sensor_health WHERE tenant = ? AND window_start >= ?")
