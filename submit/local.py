@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +37,9 @@ class RunReport:
         return self.events / self.running_seconds if self.running_seconds else 0.0
 
 
-def when_running(job_client) -> list[float]:
-    """Start a watcher that notes (in the returned list) the moment Flink reports the job RUNNING."""
+def when_running(job_client, then: Callable[[], object] | None = None) -> list[float]:
+    """Start a watcher that notes (in the returned list) the moment Flink reports the job RUNNING,
+    and then calls `then` (a live benchmark starts its load only then)."""
     noted: list[float] = []
 
     def watch() -> None:
@@ -46,6 +48,8 @@ def when_running(job_client) -> list[float]:
         while job_client.get_job_status().result() == JobStatus.CREATED:
             time.sleep(0.05)
         noted.append(time.monotonic())
+        if then is not None:
+            then()
 
     threading.Thread(target=watch, name="job-status", daemon=True).start()
     return noted
@@ -72,19 +76,26 @@ def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
         consumer.close()
 
 
+def writer_group(group: str) -> str:
+    """The consumer group of the Cassandra results writer of a job reading as `group`."""
+    return f"{group}.cassandra"
+
+
 def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSettings, checkpoint_dir: Path,
-            restore_from: Path | None = None, parallelism: int = 1, keyspace: str = "tenantstream") -> RunReport:
+            restore_from: Path | None = None, parallelism: int = 1, keyspace: str = "tenantstream",
+            on_running: Callable[[], object] | None = None) -> RunReport:
     """Submit `job` to a local mini-cluster and keep its results writer going until the job ends.
 
     A bounded job ends when it has read what its topics held at the start; an unbounded one when
-    interrupted (Ctrl-C), after which the writer still copies what the job committed.
+    interrupted (Ctrl-C), after which the writer still copies what the job committed. `on_running`
+    is called once Flink reports the job RUNNING.
     """
     all_topics = [t for tenant in job.tenants for t in job.topics(tenant).all()]
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
     writer = ResultsWriter(settings.bootstrap, cfg.cassandra.port, table,
-                           [job.topics(t).results for t in job.tenants], group=f"{group}.cassandra",
+                           [job.topics(t).results for t in job.tenants], group=writer_group(group),
                            keyspace=keyspace)
     writer_thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
     writer_thread.start()
@@ -100,7 +111,7 @@ def run_job(job: Job, table: ResultTable, cfg: StackConfig, settings: RunSetting
         statements.add_insert_sql(insert)
     started = time.monotonic()
     result = statements.execute()
-    running = when_running(result.get_job_client())
+    running = when_running(result.get_job_client(), on_running)
     log.info("submitted %s (Flink job %s), %d records pending, checkpoints in %s%s", job.name,
              result.get_job_client().get_job_id(), events, checkpoint_dir,
              f", restored from {restore_from}" if restore_from else "")
