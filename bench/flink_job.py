@@ -1,5 +1,10 @@
-"""Subprocess entry: run the alarm-rate job or the hand-written SQL baseline once, bounded by the
-offsets latest at start, and print a JSON report (events, seconds from RUNNING to done)."""
+"""Subprocess entry: run the alarm-rate job or the hand-written SQL baseline and print a JSON report.
+
+Bounded (the default): read the offsets latest at start, report events and seconds from RUNNING
+to done. `--live`: run unbounded on the topics as they fill, print `ready` once Flink reports the
+job RUNNING, and on Ctrl-C (SIGINT) cancel the job (the alarm-rate job's results writer still
+copies what it committed) and report.
+"""
 
 from __future__ import annotations
 
@@ -10,36 +15,51 @@ import time
 from pathlib import Path
 
 from bench.handwritten import handwritten_alarm_rate
+from bench.measure import READY
 from connectors.flink import CheckpointSettings, streaming_table_env
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
+from operators.windows import tumbling
 from stack.config import load_config
 from submit.local import pending_records, run_job, when_running
 
 
-def run_alarm_rate_job(tenants: list[str], parallelism: int, group: str, keyspace: str) -> dict:
+def _announce_ready() -> None:
+    print(READY, flush=True)
+
+
+def run_alarm_rate_job(tenants: list[str], parallelism: int, group: str, keyspace: str, window_s: int = 60,
+                       live: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-ck-") as checkpoints:
-        report = run_job(alarm_rate_job(tenants), ALARM_RATE_TABLE, load_config(),
-                         RunSettings(load_config().kafka.bootstrap, group_id=group, stop_at="latest"),
-                         Path(checkpoints), parallelism=parallelism, keyspace=keyspace)
-    return {"events": report.events, "seconds": report.running_seconds, "total_seconds": report.seconds,
-            "job_seconds": report.job_seconds, "results": report.results_written}
+        report = run_job(alarm_rate_job(tenants, tumbling(seconds=window_s)), ALARM_RATE_TABLE, load_config(),
+                         RunSettings(load_config().kafka.bootstrap, group_id=group, stop_at="" if live else "latest"),
+                         Path(checkpoints), parallelism=parallelism, keyspace=keyspace,
+                         on_running=_announce_ready if live else None)
+    timing = {"seconds": report.running_seconds, "total_seconds": report.seconds, "job_seconds": report.job_seconds,
+              "results": report.results_written}
+    return timing if live else {"events": report.events, **timing}  # live: nothing was pending at the start
 
 
-def run_handwritten(tenants: list[str], parallelism: int, group: str, results_topic: str) -> dict:
+def run_handwritten(tenants: list[str], parallelism: int, group: str, results_topic: str, window_s: int = 60,
+                    live: bool = False) -> dict:
     bootstrap = load_config().kafka.bootstrap
-    events = pending_records(bootstrap, [f"{t}.sensors.alarms" for t in tenants], group)
+    events = None if live else pending_records(bootstrap, [f"{t}.sensors.alarms" for t in tenants], group)
     with tempfile.TemporaryDirectory(prefix="bench-ck-") as checkpoints:
         env = streaming_table_env(CheckpointSettings(Path(checkpoints)), parallelism=parallelism)
-        *ddl, insert = handwritten_alarm_rate(tenants, bootstrap, results_topic, group)
+        *ddl, insert = handwritten_alarm_rate(tenants, bootstrap, results_topic, group, window_s=window_s,
+                                              stop_at="" if live else "latest")
         for statement in ddl:
             env.execute_sql(statement)
         started = time.monotonic()
         result = env.execute_sql(insert)
-        running = when_running(result.get_job_client())
-        result.wait()
+        running = when_running(result.get_job_client(), _announce_ready if live else None)
+        try:
+            result.wait()
+        except KeyboardInterrupt:
+            result.get_job_client().cancel().result()
         ended = time.monotonic()
-    return {"events": events, "seconds": ended - (running[0] if running else started), "total_seconds": ended - started}
+    timing = {"seconds": ended - (running[0] if running else started), "total_seconds": ended - started}
+    return timing if live else {"events": events, **timing}
 
 
 def main() -> None:
@@ -50,12 +70,15 @@ def main() -> None:
     parser.add_argument("--group", required=True, help="Kafka consumer group (new per run)")
     parser.add_argument("--keyspace", default="tenantstream_bench")
     parser.add_argument("--results-topic", default="bench.results.handwritten")
+    parser.add_argument("--window-s", type=int, default=60, help="tumbling window in seconds (default 60)")
+    parser.add_argument("--live", action="store_true",
+                        help="run unbounded: print 'ready' once RUNNING, stop on SIGINT (Ctrl-C)")
     args = parser.parse_args()
     tenants = args.tenants.split(",")
     if args.kind == "job":
-        report = run_alarm_rate_job(tenants, args.parallelism, args.group, args.keyspace)
+        report = run_alarm_rate_job(tenants, args.parallelism, args.group, args.keyspace, args.window_s, args.live)
     else:
-        report = run_handwritten(tenants, args.parallelism, args.group, args.results_topic)
+        report = run_handwritten(tenants, args.parallelism, args.group, args.results_topic, args.window_s, args.live)
     print(json.dumps(report))
 
 

@@ -11,11 +11,11 @@ from connectors.kafka import exactly_once_sink_options, source_options, table_dd
 
 
 def handwritten_alarm_rate(tenants: list[str], bootstrap: str, results_topic: str, group: str,
-                           window_s: int = 60, out_of_orderness_s: int = 5) -> list[str]:
-    """DDL and the INSERT, in order."""
+                           window_s: int = 60, out_of_orderness_s: int = 5, stop_at: str = "latest") -> list[str]:
+    """DDL and the INSERT, in order; `stop_at` as in connectors.kafka.source_options ("" never stops)."""
     source = source_options(bootstrap, ";".join(f"{t}.sensors.alarms" for t in tenants), group,
                             {"format": "tenantstream-avro", "tenantstream-avro.schema": "alarm_event.v2"},
-                            stop_at="latest")
+                            stop_at=stop_at)
     sink = exactly_once_sink_options(bootstrap, results_topic, f"{group}.sink",
                                      {"format": "tenantstream-avro",
                                       "tenantstream-avro.schema": "alarm_rate_result.v1"})

@@ -69,6 +69,7 @@ def arguments(description: str, argv: list[str] | None = None) -> argparse.Names
     p.add_argument("--topics", required=True, help="comma-separated input topics, one per tenant (<tenant>.…)")
     p.add_argument("--expected", type=int, required=True, help="stop after consuming this many records")
     p.add_argument("--output-topic", required=True, help="topic for the window results (JSON)")
+    p.add_argument("--group", help="Kafka consumer group (default: a new one); its assignment shows the run is ready")
     p.add_argument("--window-ms", type=int, default=60_000, help="tumbling window size")
     p.add_argument("--grace-ms", type=int, default=5_000, help="watermark out-of-orderness")
     p.add_argument("--idle-timeout", type=float, default=60.0,
@@ -117,9 +118,9 @@ def run(args: argparse.Namespace) -> dict:
     """Consume until `args.expected` records arrived, emit closed windows as they close, then the rest."""
     from confluent_kafka import Consumer, KafkaException, Producer
 
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": f"bench-plain-{uuid.uuid4().hex[:12]}",
-                         "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                         "enable.auto.commit": False})
+    group = args.group or f"bench-plain-{uuid.uuid4().hex[:12]}"
+    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed", "enable.auto.commit": False})
     producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 20})
     failures: list[str] = []
 

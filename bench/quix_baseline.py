@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
     from quixstreams import Application
     from quixstreams.dataframe.windows import Count, Sum
 
-    group = f"bench-quix-{uuid.uuid4().hex[:12]}"
+    group = args.group or f"bench-quix-{uuid.uuid4().hex[:12]}"
     state_dir = tempfile.mkdtemp(prefix="quix-state-")
     progress = {"consumed": 0, "results": 0, "first": None}
 

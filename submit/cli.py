@@ -12,6 +12,7 @@ import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.latency import LatencySpec
 from connectors.cassandra import CassandraUnavailableError
 from connectors.kafka import ensure_topics, parse_partition_offsets
 from connectors.metadata import MetadataStore, MetadataUnavailableError
@@ -87,6 +88,13 @@ def _share(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"a share is between 0 and 1, not {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"a rate or duration is above 0, not {text}")
     return value
 
 
@@ -190,8 +198,10 @@ def _bench(args: argparse.Namespace) -> int:
 
     cfg = load_config()
     control.up(cfg)
+    latency = None if args.no_latency else LatencySpec(rate=args.latency_rate, tenants=args.tenants,
+                                                       measure_s=args.latency_seconds)
     run_bench(cfg, BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
-                             parallelism=tuple(args.parallelism), quix=not args.no_quix))
+                             parallelism=tuple(args.parallelism), quix=not args.no_quix, latency=latency))
     return 0
 
 
@@ -456,17 +466,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_query_command(commands)
 
+    latency = LatencySpec()
     bench = commands.add_parser(
         "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python",
         description="Produce the same events once, then run each contender on them in its own process: a bare "
                     "Kafka consumer (the ceiling), hand-written Flink SQL, the alarm-rate job (end to end, into "
                     "Cassandra and the results topics), Quix Streams and a plain Python loop. Prints events/s, "
-                    "ratios and peak memory, and writes a JSON report under bench/results/.")
+                    "ratios and peak memory. Then a latency phase for each contender that computes windows (the "
+                    "Flink ones at parallelism 1, Quix Streams, the plain loop): it runs live on topics of its own "
+                    f"({latency.sensors:,} sensors) while events arrive at a fixed rate with event time = append "
+                    "time; prints p50/p99 of the time from an event's append to its window's result being "
+                    f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
+                    "out-of-orderness), about 2.5 minutes per contender. Writes a JSON report under "
+                    "bench/results/.")
     bench.add_argument("--events", type=int, default=2_000_000, help="events over all tenants (default 2,000,000)")
     bench.add_argument("--tenants", type=int, default=10, help="tenants (default 10)")
-    bench.add_argument("--sensors", type=int, default=10_000, help="sensors over all tenants (default 10,000)")
+    bench.add_argument("--sensors", type=int, default=10_000,
+                       help="sensors over all tenants in the throughput runs (default 10,000)")
     bench.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="Flink parallelisms (default 1 2)")
     bench.add_argument("--no-quix", action="store_true", help="skip Quix Streams (its venv takes a minute to build)")
+    bench.add_argument("--latency-rate", type=_positive, default=latency.rate, metavar="EVENTS_PER_S",
+                       help=f"offered rate of the latency phase, over all tenants (default {latency.rate:,.0f}: "
+                            "below every contender's throughput)")
+    bench.add_argument("--latency-seconds", type=_positive, default=latency.measure_s, metavar="S",
+                       help=f"measured seconds of the latency phase per contender, after {latency.warmup_s:.0f} s "
+                            f"of warm-up and before a {latency.tail_s:.0f} s tail (default {latency.measure_s:.0f})")
+    bench.add_argument("--no-latency", action="store_true", help="skip the latency phase (throughput only)")
     bench.set_defaults(func=_bench)
 
     tenant = commands.add_parser(

@@ -8,8 +8,11 @@ import threading
 from pathlib import Path
 
 import yaml
+from confluent_kafka.admin import AdminClient
 
-from connectors.results import ResultsWriter
+from connectors.alerts import Alerter, alerts_topic
+from connectors.metadata import MetadataStore
+from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS
 from jobs.pipeline import RunSettings
 from operators.windows import tumbling
@@ -82,6 +85,32 @@ def _jobs_savepoint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(follower: ResultFollower, until_caught_up: bool, what: str) -> bool:
+    """Run a results follower beside a cluster job: until caught up, or until Ctrl-C.
+
+    False (with the reason printed) when a results topic does not exist yet.
+    """
+    known = AdminClient({"bootstrap.servers": follower.bootstrap}).list_topics(timeout=10).topics
+    missing = [t for t in follower.topics if t not in known]
+    if missing:
+        print(f"error: no topic {', '.join(missing)} yet: submit the job for these tenants first", file=sys.stderr)
+        return False
+    thread = threading.Thread(target=follower.run, name=follower.name, daemon=True)
+    thread.start()
+    try:
+        if until_caught_up:
+            follower.drain()
+        else:
+            print(f"{what}; Ctrl-C stops", file=sys.stderr)
+            thread.join()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        follower.stop()
+        thread.join(timeout=30)
+    return True
+
+
 def _writer(args: argparse.Namespace) -> int:
     cfg = load_config()
     built_in = BUILT_IN_JOBS[args.job]
@@ -89,21 +118,26 @@ def _writer(args: argparse.Namespace) -> int:
     writer = ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, built_in.table,
                            [job.topics(t).results for t in job.tenants], group=f"{job.default_group}.cassandra",
                            keyspace=args.keyspace)
-    thread = threading.Thread(target=writer.run, name="results-writer", daemon=True)
-    thread.start()
-    try:
-        if args.until_caught_up:
-            writer.drain()
-        else:
-            print(f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra; Ctrl-C stops",
-                  file=sys.stderr)
-            thread.join()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        writer.stop()
-        thread.join(timeout=30)
+    if not _follow(writer, args.until_caught_up,
+                   f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra"):
+        return 1
     print(f"wrote {writer.written:,} rows into {args.keyspace}.{built_in.table.name}")
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    cfg = load_config()
+    built_in = BUILT_IN_JOBS[args.job]
+    store = MetadataStore(args.mongo_uri or cfg.ferretdb.uri, args.database)
+    alerter = Alerter(cfg.kafka.bootstrap, built_in.alert, built_in.table.schema, args.tenants,
+                      lambda tenant: store.thresholds(tenant)["tenant"], refresh_s=args.refresh_seconds)
+    try:
+        if not _follow(alerter, args.until_caught_up, f"alerting on {args.job} results of {', '.join(args.tenants)} "
+                                                      f"(settings refreshed every {args.refresh_seconds:g} s)"):
+            return 1
+    finally:
+        store.close()
+    print(f"raised {alerter.raised:,} alerts on {', '.join(alerts_topic(t) for t in args.tenants)}")
     return 0
 
 
@@ -182,6 +216,21 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     writer.add_argument("--until-caught-up", action="store_true",
                         help="stop once every committed result is written, instead of running until Ctrl-C")
     writer.set_defaults(func=_writer)
+
+    alerts = commands.add_parser(
+        "alerts", help="raise alerts from a job's committed results against the tenants' thresholds",
+        description="Check each committed result of the job against the tenant's threshold in MongoDB "
+                    "(alarm_rate: rate > alarm_rate_threshold) and write one alert per window and key to "
+                    "<tenant>.alerts, exactly once. The thresholds are read again every --refresh-seconds, "
+                    "so a change applies from the next window on, without restarting anything.")
+    alerts.add_argument("job", choices=sorted(name for name, j in BUILT_IN_JOBS.items() if j.alert))
+    alerts.add_argument("--tenants", type=tenants_type, required=True, help="comma-separated")
+    alerts.add_argument("--refresh-seconds", type=float, default=5.0, help="how often thresholds are re-read")
+    alerts.add_argument("--mongo-uri", help="MongoDB URI (default: the local stack's FerretDB)")
+    alerts.add_argument("--database", default="tenantstream", help="metadata database (default tenantstream)")
+    alerts.add_argument("--until-caught-up", action="store_true",
+                        help="stop once every committed result is checked, instead of running until Ctrl-C")
+    alerts.set_defaults(func=_alerts)
 
     tenant_submit = tenant_actions.add_parser(
         "submit", help="submit a tenant's uploaded app to a Flink cluster",

@@ -1,12 +1,13 @@
-"""`tenantstream demo`: the alarm-rate job end to end on the local stack, results printed twice.
+"""`tenantstream demo`: the built-in jobs end to end on the local stack, results printed.
 
-stack up -> simulate two tenants -> run the job (bounded, exactly once) -> read the
-rows back from Cassandra and from the committed results topics -> compare -> stop
-what the demo started.
+stack up -> simulate two tenants -> run the alarm-rate job (bounded, exactly once) -> read
+the rows back from Cassandra and from the committed results topics -> compare -> the same
+for the flow aggregates job over a simulated plant -> stop what the demo started.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -17,12 +18,14 @@ from confluent_kafka.admin import AdminClient
 from connectors.cassandra import connect
 from connectors.kafka import read_all
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
+from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import RunSettings
+from operators.flow import metadata_from_assets
 from schemas import codec
 from stack import control
 from stack.config import StackConfig
 from submit.local import run_job
-from submit.simulate import SimulationSpec, alarm_events, produce
+from submit.simulate import FLOW_WINDOW_MS, SimulationSpec, alarm_events, flow_readings, flow_topology, produce
 
 DEMO_KEYSPACE = "tenantstream_demo"
 ROW_FIELDS = ("tenant", "station_id", "datapoint_id", "window_start", "fires", "events", "rate")
@@ -81,10 +84,53 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         agree = from_topic == from_cassandra
         out.write(f"== {len(from_cassandra)} rows in Cassandra, {len(from_topic)} committed on the results topics: "
                   f"{'they agree' if agree else 'THEY DIFFER'}\n")
-        return 0 if agree else 1
+        flow_agree = _flow(cfg, dataclasses.replace(spec, events=spec.events // 4, window_ms=FLOW_WINDOW_MS), out)
+        return 0 if agree and flow_agree else 1
     finally:
         if started and not keep_stack:
             control.down(cfg)
+
+
+FLOW_FIELDS = ("tenant", "sensor_id", "kind", "window_end", "readings", "breaches", "sum", "mean", "increase",
+               "energy_kwh")
+
+
+def _flow(cfg: StackConfig, spec: SimulationSpec, out: TextIO) -> bool:
+    """Flow readings of each tenant's simulated plant through the flow aggregates job; True if the
+    Cassandra rows and the committed results agree."""
+    out.write(f"== simulating {spec.events:,} flow readings per tenant (pumps, pipe, valve, basin, ship power)\n")
+    sent = produce(flow_readings(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants))
+    out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+    out.write("== running the flow aggregates job (15-minute windows, bounded, exactly once)\n")
+    job = flow_aggregates_job(spec.tenants, metadata_from_assets(flow_topology(spec.tenants), spec.tenants))
+    with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
+        report = run_job(job, FLOW_TABLE, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
+                         Path(checkpoints), keyspace=DEMO_KEYSPACE)
+    out.write(f"   read {report.events:,} readings in {report.seconds:.1f} s, "
+              f"{report.results_written:,} result rows written to Cassandra\n")
+    committed = read_all(cfg.kafka.bootstrap, [job.topics(t).results for t in spec.tenants], "tenantstream.demo.reader")
+    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
+    try:
+        rows = list(session.execute(f"SELECT {', '.join(FLOW_FIELDS)} FROM {FLOW_TABLE.name}"))
+    finally:
+        cluster.shutdown()
+    out.write(f"\n{'tenant':<8} {'sensor':<18} {'kind':<15} {'window end (UTC)':<17} {'n':>4} {'breach':>6} "
+              f"{'sum':>8} {'mean':>8} {'increase':>8} {'kWh':>8}\n")
+    sensor_of_kind: dict[tuple[str, str], str] = {}  # one sensor per tenant and kind, two windows of it
+    shown: dict[str, int] = {}
+    for r in sorted(rows, key=lambda r: (r.tenant, r.kind, r.sensor_id, r.window_end)):
+        if sensor_of_kind.setdefault((r.tenant, r.kind), r.sensor_id) != r.sensor_id:
+            continue
+        shown[r.sensor_id] = shown.get(r.sensor_id, 0) + 1
+        if shown[r.sensor_id] <= 2:
+            values = " ".join(f"{v:>8.2f}" if v is not None else f"{'-':>8}"
+                              for v in (r.sum, r.mean, r.increase, r.energy_kwh))
+            out.write(f"{r.tenant:<8} {r.sensor_id:<18} {r.kind:<15} {r.window_end:%m-%d %H:%M:%S}   "
+                      f"{r.readings:>4} {r.breaches:>6} {values}\n")
+    agree = len(rows) == len(committed)
+    out.write(f"== {len(rows)} flow rows in Cassandra, {len(committed)} committed on the results topics: "
+              f"{'they agree' if agree else 'THEY DIFFER'}\n")
+    return agree
 
 
 def _print_table(rows: list[tuple], out: TextIO, limit: int = 12) -> None:

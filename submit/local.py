@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,8 +37,9 @@ class RunReport:
         return self.events / self.running_seconds if self.running_seconds else 0.0
 
 
-def when_running(job_client) -> list[float]:
-    """Start a watcher that notes (in the returned list) the moment Flink reports the job RUNNING."""
+def when_running(job_client, then: Callable[[], object] | None = None) -> list[float]:
+    """Start a watcher that notes (in the returned list) the moment Flink reports the job RUNNING,
+    and then calls `then` (a live benchmark starts its load only then)."""
     noted: list[float] = []
 
     def watch() -> None:
@@ -47,6 +48,8 @@ def when_running(job_client) -> list[float]:
         while job_client.get_job_status().result() == JobStatus.CREATED:
             time.sleep(0.05)
         noted.append(time.monotonic())
+        if then is not None:
+            then()
 
     threading.Thread(target=watch, name="job-status", daemon=True).start()
     return noted
@@ -73,13 +76,20 @@ def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
         consumer.close()
 
 
+def writer_group(group: str, table: ResultTable | None = None) -> str:
+    """The consumer group of the Cassandra results writer of a job reading as `group`; of the writer of
+    `table` when the job has several result tables."""
+    return f"{group}.cassandra" if table is None else f"{group}.cassandra.{table.name}"
+
+
 def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConfig, settings: RunSettings,
             checkpoint_dir: Path, restore_from: Path | None = None, parallelism: int = 1,
-            keyspace: str = "tenantstream") -> RunReport:
+            keyspace: str = "tenantstream", on_running: Callable[[], object] | None = None) -> RunReport:
     """Submit `job` to a local mini-cluster and keep a results writer per result table going until the job ends.
 
     A bounded job ends when it has read what its topics held at the start; an unbounded one when
-    interrupted (Ctrl-C), after which the writers still copy what the job committed.
+    interrupted (Ctrl-C), after which the writers still copy what the job committed. `on_running`
+    is called once Flink reports the job RUNNING.
     """
     tables = [table] if isinstance(table, ResultTable) else list(table)
     all_topics = [t for tenant in job.tenants for t in job.topics(tenant).all()]
@@ -87,8 +97,8 @@ def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConf
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
     writers = [ResultsWriter(settings.bootstrap, cfg.cassandra.port, t, results_topics(job, t),
-                             group=f"{group}.cassandra" if len(tables) == 1 else f"{group}.cassandra.{t.name}",
-                             keyspace=keyspace) for t in tables]
+                             group=writer_group(group, t if len(tables) > 1 else None), keyspace=keyspace)
+               for t in tables]
     writer_threads = [threading.Thread(target=w.run, name=f"results-writer-{w.table.name}", daemon=True)
                       for w in writers]
     for thread in writer_threads:
@@ -105,7 +115,7 @@ def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConf
         statements.add_insert_sql(insert)
     started = time.monotonic()
     result = statements.execute()
-    running = when_running(result.get_job_client())
+    running = when_running(result.get_job_client(), on_running)
     log.info("submitted %s (Flink job %s), %d records pending, checkpoints in %s%s", job.name,
              result.get_job_client().get_job_id(), events, checkpoint_dir,
              f", restored from {restore_from}" if restore_from else "")

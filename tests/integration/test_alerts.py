@@ -87,3 +87,10 @@ def test_a_threshold_changed_while_the_job_runs_applies_from_the_next_window(sta
     w0, w1 = T0.replace(tzinfo=None), (T0 + timedelta(minutes=1)).replace(tzinfo=None)
     got = sorted((k, ws.replace(tzinfo=None), th) for k, ws, th in alerts(bootstrap, tenant, f"a3-{unique}"))
     assert got == [("s1/dp", w0, 0.5), ("s2/dp", w1, 0.7)]
+
+
+def test_alerts_for_a_tenant_without_results_topic_say_so(stack, unique, capsys):
+    from submit import cli
+
+    assert cli.main(["alerts", "alarm_rate", "--tenants", f"none{unique}", "--until-caught-up"]) == 1
+    assert f"no topic none{unique}.results.alarm_rate yet" in capsys.readouterr().err

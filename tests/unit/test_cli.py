@@ -9,7 +9,9 @@ from submit.cli import build_parser, main
 
 @pytest.mark.parametrize("command", [["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"],
                                      ["stack", "logs"], ["demo"], ["simulate"], ["run"], ["bench"],
-                                     ["tenant"], ["tenant", "upload"], ["tenant", "apps"]])
+                                     ["tenant"], ["tenant", "upload"], ["tenant", "apps"], ["tenant", "submit"],
+                                     ["submit"], ["jobs"], ["jobs", "list"], ["jobs", "cancel"],
+                                     ["jobs", "savepoint"], ["writer"], ["alerts"], ["query"], ["assets"]])
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args([*command, "--help"])
@@ -21,7 +23,8 @@ def test_top_level_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     out = capsys.readouterr().out
-    for command in ("stack", "demo", "simulate", "run", "bench", "tenant"):
+    for command in ("stack", "demo", "simulate", "run", "bench", "tenant", "submit", "jobs", "writer", "alerts",
+                    "query", "assets"):
         assert f"    {command}" in out
 
 
