@@ -8,7 +8,7 @@ is a primary-key lookup; the secondary indexes serve only the reads jobs make.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -142,6 +142,18 @@ class MetadataStore:
     def sensors(self, tenant: str) -> list[Sensor]:
         return [Sensor.from_document(d) for d in self.db.sensors.find({"tenant": tenant}, _BOOKKEEPING)
                 .sort("_id")]
+
+    def assets(self, tenants: Sequence[str]) -> Assets:
+        """The stored records of `tenants`, as an asset file would hold them (what a job is planned with).
+        LookupError names a tenant the store does not know."""
+        known = {t.id: t for t in self.tenants()}
+        unknown = [t for t in tenants if t not in known]
+        if unknown:
+            raise LookupError(f"no tenant {', '.join(unknown)} in the metadata store; load it with "
+                              "`tenantstream assets load FILE`")
+        return Assets(f"metadata store {self.db.name}", tuple(known[t] for t in tenants),
+                      tuple(e for t in tenants for e in self.elements(t)),
+                      tuple(s for t in tenants for s in self.sensors(t)))
 
     def thresholds(self, tenant: str) -> dict[str, Any]:
         """What a running job of `tenant` alerts on, read whole so a refresh simply replaces its copy.

@@ -1,25 +1,48 @@
-"""The built-in jobs by name: what `tenantstream run` and `tenantstream submit` can start."""
+"""The built-in jobs by name: what `tenantstream submit`, `writer` and `alerts` work with.
+
+Each is built for its tenants from the metadata store: the flow job takes its sensors and element
+limits from it, the health job each tenant's silence minutes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from connectors.metadata import MetadataStore
 from connectors.results import ResultTable
-from jobs.alarm_rate import ALARM_RATE_TABLE, DEFAULT_WINDOW, alarm_rate_job
+from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
+from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
+from jobs.flow_aggregates import DEFAULT_WINDOW as FLOW_WINDOW
+from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import Job
+from jobs.sensor_health import DEFAULT_WINDOW as HEALTH_WINDOW
+from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
 from operators.alerts import ALARM_RATE_ALERT, AlertRule
+from operators.flow import metadata_from_assets
 from operators.windows import Tumbling
 
 
 @dataclass(frozen=True)
 class BuiltInJob:
-    build: Callable[[Sequence[str], Tumbling], Job]  # (tenants, window) -> the job
-    table: ResultTable  # where its results writer puts the rows in Cassandra
-    window: Tumbling  # the default window
+    build: Callable[[Sequence[str], Tumbling | None, MetadataStore | None], Job]  # (tenants, window, store)
+    tables: tuple[ResultTable, ...]  # where its results writers put the rows in Cassandra
     alert: AlertRule | None = None  # when one of its results raises an alert
+    needs_metadata: bool = True  # planned with what the metadata store holds
+
+
+def _flow(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore) -> Job:
+    return flow_aggregates_job(tenants, metadata_from_assets(store.assets(tenants), tenants), window or FLOW_WINDOW)
+
+
+def _health(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore) -> Job:
+    return sensor_health_job(tenants, window or HEALTH_WINDOW,
+                             silence_minutes=lambda t: store.thresholds(t)["tenant"]["silence_minutes"])
 
 
 BUILT_IN_JOBS: dict[str, BuiltInJob] = {
-    "alarm_rate": BuiltInJob(alarm_rate_job, ALARM_RATE_TABLE, DEFAULT_WINDOW, ALARM_RATE_ALERT),
+    "alarm_rate": BuiltInJob(lambda tenants, window, _store: alarm_rate_job(tenants, window or ALARM_RATE_WINDOW),
+                             (ALARM_RATE_TABLE,), ALARM_RATE_ALERT, needs_metadata=False),
+    "flow_aggregates": BuiltInJob(_flow, (FLOW_TABLE,)),
+    "sensor_health": BuiltInJob(_health, SENSOR_HEALTH_TABLES),
 }

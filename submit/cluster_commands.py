@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -14,11 +15,12 @@ from connectors.alerts import Alerter, alerts_topic
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS
-from jobs.pipeline import RunSettings
-from operators.windows import tumbling
+from jobs.pipeline import Job, RunSettings
+from operators.windows import Tumbling, tumbling
 from stack.config import load_config
 from submit import tenant_apps
 from submit.cluster import FlinkRest, submit_job
+from submit.local import results_topics, writer_group
 
 # Settings a --config file may hold; command-line flags win over the file.
 CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks"}
@@ -47,11 +49,22 @@ def _job_config(args: argparse.Namespace) -> dict:
     return settings
 
 
+def _built(name: str, tenants: Sequence[str], window: Tumbling | None, mongo_uri: str | None) -> Job:
+    """A built-in job for `tenants`, planned with what the metadata store holds for them."""
+    built_in = BUILT_IN_JOBS[name]
+    if not built_in.needs_metadata:
+        return built_in.build(tuple(tenants), window, None)
+    try:
+        with MetadataStore(mongo_uri or load_config().ferretdb.uri) as store:
+            return built_in.build(tuple(tenants), window, store)
+    except LookupError as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def _submit(args: argparse.Namespace) -> int:
     config = _job_config(args)
-    built_in = BUILT_IN_JOBS[args.job]
-    window = tumbling(seconds=config["window_seconds"]) if config.get("window_seconds") else built_in.window
-    job = built_in.build(tuple(config["tenants"]), window)
+    window = tumbling(seconds=config["window_seconds"]) if config.get("window_seconds") else None
+    job = _built(args.job, config["tenants"], window, args.mongo_uri)
     settings = RunSettings(config["bootstrap"], out_of_orderness_s=config["out_of_orderness"],
                            watermark_emit=config["watermarks"])
     job_id = submit_job(job, settings, FlinkRest(_cluster_url(args)), config["parallelism"], args.from_savepoint)
@@ -85,43 +98,47 @@ def _jobs_savepoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(follower: ResultFollower, until_caught_up: bool, what: str) -> bool:
-    """Run a results follower beside a cluster job: until caught up, or until Ctrl-C.
+def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: str) -> bool:
+    """Run results followers beside a cluster job: until caught up, or until Ctrl-C.
 
     False (with the reason printed) when a results topic does not exist yet.
     """
-    known = AdminClient({"bootstrap.servers": follower.bootstrap}).list_topics(timeout=10).topics
-    missing = [t for t in follower.topics if t not in known]
+    known = AdminClient({"bootstrap.servers": followers[0].bootstrap}).list_topics(timeout=10).topics
+    missing = [t for f in followers for t in f.topics if t not in known]
     if missing:
         print(f"error: no topic {', '.join(missing)} yet: submit the job for these tenants first", file=sys.stderr)
         return False
-    thread = threading.Thread(target=follower.run, name=follower.name, daemon=True)
-    thread.start()
+    threads = [threading.Thread(target=f.run, name=f.name, daemon=True) for f in followers]
+    for thread in threads:
+        thread.start()
     try:
         if until_caught_up:
-            follower.drain()
+            for follower in followers:
+                follower.drain()
         else:
             print(f"{what}; Ctrl-C stops", file=sys.stderr)
-            thread.join()
+            threads[0].join()
     except KeyboardInterrupt:
         pass
     finally:
-        follower.stop()
-        thread.join(timeout=30)
+        for follower, thread in zip(followers, threads, strict=True):
+            follower.stop()
+            thread.join(timeout=30)
     return True
 
 
 def _writer(args: argparse.Namespace) -> int:
     cfg = load_config()
-    built_in = BUILT_IN_JOBS[args.job]
-    job = built_in.build(args.tenants, built_in.window)
-    writer = ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, built_in.table,
-                           [job.topics(t).results for t in job.tenants], group=f"{job.default_group}.cassandra",
-                           keyspace=args.keyspace)
-    if not _follow(writer, args.until_caught_up,
+    tables = BUILT_IN_JOBS[args.job].tables
+    job = _built(args.job, args.tenants, None, args.mongo_uri)
+    writers = [ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, table, results_topics(job, table),
+                             group=writer_group(job.default_group, table if len(tables) > 1 else None),
+                             keyspace=args.keyspace) for table in tables]
+    if not _follow(writers, args.until_caught_up,
                    f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra"):
         return 1
-    print(f"wrote {writer.written:,} rows into {args.keyspace}.{built_in.table.name}")
+    for writer in writers:
+        print(f"wrote {writer.written:,} rows into {args.keyspace}.{writer.table.name}")
     return 0
 
 
@@ -129,10 +146,10 @@ def _alerts(args: argparse.Namespace) -> int:
     cfg = load_config()
     built_in = BUILT_IN_JOBS[args.job]
     store = MetadataStore(args.mongo_uri or cfg.ferretdb.uri, args.database)
-    alerter = Alerter(cfg.kafka.bootstrap, built_in.alert, built_in.table.schema, args.tenants,
+    alerter = Alerter(cfg.kafka.bootstrap, built_in.alert, built_in.tables[0].schema, args.tenants,
                       lambda tenant: store.thresholds(tenant)["tenant"], refresh_s=args.refresh_seconds)
     try:
-        if not _follow(alerter, args.until_caught_up, f"alerting on {args.job} results of {', '.join(args.tenants)} "
+        if not _follow([alerter], args.until_caught_up, f"alerting on {args.job} results of {', '.join(args.tenants)} "
                                                       f"(settings refreshed every {args.refresh_seconds:g} s)"):
             return 1
     finally:
@@ -189,6 +206,8 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     submit.add_argument("--watermarks", choices=["on-periodic", "on-event"], help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
     submit.add_argument("--from-savepoint", metavar="LOCATION", help="start from this savepoint (see `jobs savepoint`)")
+    submit.add_argument("--mongo-uri", help="metadata store of the flow job's sensors and limits and the health "
+                        "job's silence minutes (default: the local stack's FerretDB)")
     submit.set_defaults(func=_submit)
 
     jobs = commands.add_parser("jobs", help="list, cancel or stop-with-savepoint jobs on a Flink cluster")
@@ -213,6 +232,7 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     writer.add_argument("job", choices=sorted(BUILT_IN_JOBS))
     writer.add_argument("--tenants", type=tenants_type, required=True, help="comma-separated")
     writer.add_argument("--keyspace", default="tenantstream", help="Cassandra keyspace (default tenantstream)")
+    writer.add_argument("--mongo-uri", help="metadata store the job was planned with (default: the stack's)")
     writer.add_argument("--until-caught-up", action="store_true",
                         help="stop once every committed result is written, instead of running until Ctrl-C")
     writer.set_defaults(func=_writer)

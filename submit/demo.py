@@ -2,7 +2,8 @@
 
 stack up -> simulate two tenants -> run the alarm-rate job (bounded, exactly once) -> read
 the rows back from Cassandra and from the committed results topics -> compare -> the same
-for the flow aggregates job over a simulated plant -> stop what the demo started.
+for the flow aggregates job over a simulated plant -> sensor health from heartbeats ->
+stop what the demo started.
 """
 
 from __future__ import annotations
@@ -20,12 +21,22 @@ from connectors.kafka import read_all
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import RunSettings
+from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.flow import metadata_from_assets
 from schemas import codec
 from stack import control
 from stack.config import StackConfig
 from submit.local import run_job
-from submit.simulate import FLOW_WINDOW_MS, SimulationSpec, alarm_events, flow_readings, flow_topology, produce
+from submit.simulate import (
+    FLOW_WINDOW_MS,
+    HeartbeatSpec,
+    SimulationSpec,
+    alarm_events,
+    flow_readings,
+    flow_topology,
+    heartbeats,
+    produce,
+)
 
 DEMO_KEYSPACE = "tenantstream_demo"
 ROW_FIELDS = ("tenant", "station_id", "datapoint_id", "window_start", "fires", "events", "rate")
@@ -85,7 +96,9 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         out.write(f"== {len(from_cassandra)} rows in Cassandra, {len(from_topic)} committed on the results topics: "
                   f"{'they agree' if agree else 'THEY DIFFER'}\n")
         flow_agree = _flow(cfg, dataclasses.replace(spec, events=spec.events // 4, window_ms=FLOW_WINDOW_MS), out)
-        return 0 if agree and flow_agree else 1
+        health_agree = _health(cfg, HeartbeatSpec(tenants=spec.tenants, events=spec.events // 4, seed=spec.seed,
+                                                  outage=0.01), out)
+        return 0 if agree and flow_agree and health_agree else 1
     finally:
         if started and not keep_stack:
             control.down(cfg)
@@ -130,6 +143,43 @@ def _flow(cfg: StackConfig, spec: SimulationSpec, out: TextIO) -> bool:
     agree = len(rows) == len(committed)
     out.write(f"== {len(rows)} flow rows in Cassandra, {len(committed)} committed on the results topics: "
               f"{'they agree' if agree else 'THEY DIFFER'}\n")
+    return agree
+
+
+def _health(cfg: StackConfig, spec: HeartbeatSpec, out: TextIO) -> bool:
+    """Heartbeats with outages through the sensor health job; True if Cassandra and the topics agree."""
+    out.write(f"== simulating {spec.events:,} heartbeats per tenant ({spec.sensors} sensors each, "
+              "some falling silent)\n")
+    sent = produce(heartbeats(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants))
+    out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+    out.write("== running the sensor health job (silent after 10 minutes without a heartbeat, 10-minute windows)\n")
+    job = sensor_health_job(spec.tenants)
+    with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
+        report = run_job(job, SENSOR_HEALTH_TABLES, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
+                         Path(checkpoints), keyspace=DEMO_KEYSPACE)
+    out.write(f"   read {report.events:,} heartbeats in {report.seconds:.1f} s, "
+              f"{report.results_written:,} rows written to Cassandra\n")
+    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
+    try:
+        silences = list(session.execute(f"SELECT tenant, sensor_id, state, at FROM {SILENCE_TABLE.name}"))
+        health = list(session.execute(f"SELECT tenant, window_end, known_sensors, silent_sensors, silent_share, "
+                                      f"mean_interval_ms FROM {HEALTH_TABLE.name}"))
+    finally:
+        cluster.shutdown()
+    out.write(f"\n{'tenant':<8} {'sensor':<12} {'state':<10} at (UTC)\n")
+    for r in sorted(silences, key=lambda r: (r.tenant, r.at))[:8]:
+        out.write(f"{r.tenant:<8} {r.sensor_id:<12} {r.state:<10} {r.at:%m-%d %H:%M:%S}\n")
+    out.write(f"\n{'tenant':<8} {'window end (UTC)':<17} {'known':>5} {'silent':>6} {'share':>6} "
+              f"{'mean interval s':>15}\n")
+    for r in sorted(health, key=lambda r: (r.tenant, r.window_end))[:8]:
+        interval = f"{r.mean_interval_ms / 1000:>15.1f}" if r.mean_interval_ms is not None else f"{'-':>15}"
+        out.write(f"{r.tenant:<8} {r.window_end:%m-%d %H:%M:%S}   {r.known_sensors:>5} {r.silent_sensors:>6} "
+                  f"{r.silent_share:>6.2f} {interval}\n")
+    committed = sum(len(read_all(cfg.kafka.bootstrap, [job.topics(t).output(table.topic) for t in spec.tenants],
+                                 "tenantstream.demo.reader")) for table in SENSOR_HEALTH_TABLES)
+    agree = committed == len(silences) + len(health)
+    out.write(f"== {len(silences)} silence events and {len(health)} health rows in Cassandra, {committed} committed on "
+              f"the results topics: {'they agree' if agree else 'THEY DIFFER'}\n")
     return agree
 
 

@@ -7,6 +7,7 @@ import re
 import time
 from datetime import datetime, timedelta
 
+import pytest
 from confluent_kafka.admin import AdminClient
 
 from connectors.kafka import ensure_topics, read_all
@@ -150,3 +151,26 @@ def test_a_tenant_app_runs_on_the_cluster_and_writes_only_its_tenants_topic(stac
     assert got == expected
     topics = AdminClient({"bootstrap.servers": stack.kafka.bootstrap}).list_topics(timeout=10).topics
     assert sorted(t for t in topics if t.startswith(b)) == [f"{b}.sensors.alarms"]
+
+
+def test_jobs_planned_from_metadata_are_submitted_with_what_the_store_holds(stack, unique, capsys):
+    from connectors.metadata import MetadataStore
+    from schemas.assets import parse_assets
+
+    tenant = f"hs{unique}"
+    with pytest.raises(SystemExit, match=f"error: no tenant '{tenant}' in the metadata store"):
+        cli.main(["submit", "sensor_health", "--tenants", tenant])
+
+    with MetadataStore(stack.ferretdb.uri) as store:
+        store.load(parse_assets({"tenants": [{"id": tenant, "name": tenant, "alarm_rate_threshold": 0.5,
+                                              "flow_breach_threshold": 0.5, "silence_minutes": 3}]}, "test"))
+        try:
+            from jobs.catalog import BUILT_IN_JOBS
+
+            assert BUILT_IN_JOBS["sensor_health"].build([tenant], None, store).stage.silence_minutes == ((tenant, 3),)
+            job_id = job_id_in(run_cli(capsys, "submit", "sensor_health", "--tenants", tenant))
+            rest = FlinkRest(stack.flink.rest_url)
+            assert rest.state(job_id) == "RUNNING"
+            run_cli(capsys, "jobs", "cancel", job_id)
+        finally:
+            store.db.tenants.delete_one({"_id": tenant})
