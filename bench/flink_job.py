@@ -21,7 +21,7 @@ from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
 from operators.windows import tumbling
 from stack.config import load_config
-from submit.local import pending_records, run_job, when_running
+from submit.local import pending_records, run_job, wait_interruptibly, when_running
 
 
 def _announce_ready() -> None:
@@ -54,7 +54,7 @@ def run_handwritten(tenants: list[str], parallelism: int, group: str, results_to
         result = env.execute_sql(insert)
         running = when_running(result.get_job_client(), _announce_ready if live else None)
         try:
-            result.wait()
+            wait_interruptibly(result)
         except KeyboardInterrupt:
             result.get_job_client().cancel().result()
         ended = time.monotonic()

@@ -18,7 +18,7 @@ from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import Job
 from jobs.sensor_health import DEFAULT_WINDOW as HEALTH_WINDOW
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
-from operators.alerts import ALARM_RATE_ALERT, AlertRule
+from operators.alerts import ALARM_RATE_ALERT, FLOW_BREACH_ALERT, AlertRule
 from operators.flow import metadata_from_assets
 from operators.windows import Tumbling
 
@@ -43,6 +43,6 @@ def _health(tenants: Sequence[str], window: Tumbling | None, store: MetadataStor
 BUILT_IN_JOBS: dict[str, BuiltInJob] = {
     "alarm_rate": BuiltInJob(lambda tenants, window, _store: alarm_rate_job(tenants, window or ALARM_RATE_WINDOW),
                              (ALARM_RATE_TABLE,), ALARM_RATE_ALERT, needs_metadata=False),
-    "flow_aggregates": BuiltInJob(_flow, (FLOW_TABLE,)),
+    "flow_aggregates": BuiltInJob(_flow, (FLOW_TABLE,), FLOW_BREACH_ALERT),
     "sensor_health": BuiltInJob(_health, SENSOR_HEALTH_TABLES),
 }

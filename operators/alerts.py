@@ -21,6 +21,10 @@ class AlertRule:
 
 ALARM_RATE_ALERT = AlertRule("alarm_rate", "rate", "alarm_rate_threshold", ("station_id", "datapoint_id"),
                              lambda result: result["rate"])
+# The share of a sensor's readings in the window outside its element's limits (a window without
+# readings, a power sensor's zero-energy row, breaches nothing).
+FLOW_BREACH_ALERT = AlertRule("flow", "breach_share", "flow_breach_threshold", ("sensor_id",),
+                              lambda result: result["breaches"] / result["readings"] if result["readings"] else 0.0)
 
 
 def alert_for(rule: AlertRule, result: Mapping, settings: Mapping[str, float]) -> dict | None:

@@ -240,7 +240,8 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     alerts = commands.add_parser(
         "alerts", help="raise alerts from a job's committed results against the tenants' thresholds",
         description="Check each committed result of the job against the tenant's threshold in MongoDB "
-                    "(alarm_rate: rate > alarm_rate_threshold) and write one alert per window and key to "
+                    "(alarm_rate: rate > alarm_rate_threshold; flow_aggregates: breaches / readings > "
+                    "flow_breach_threshold) and write one alert per window and key to "
                     "<tenant>.alerts, exactly once. The thresholds are read again every --refresh-seconds, "
                     "so a change applies from the next window on, without restarting anything.")
     alerts.add_argument("job", choices=sorted(name for name, j in BUILT_IN_JOBS.items() if j.alert))

@@ -55,6 +55,29 @@ def when_running(job_client, then: Callable[[], object] | None = None) -> list[f
     return noted
 
 
+def wait_interruptibly(result) -> None:
+    """Wait for the job of a TableResult to end, in short steps, so that Ctrl-C (SIGINT) is seen.
+
+    The signal may be delivered to any thread of the process; a main thread blocked in `result.wait()`
+    (a socket read of the gateway) then sees it only when the job ends, which for an unbounded job is
+    never (seen: a benchmark contender that ignored SIGINT). Returning to Python every half second
+    lets the pending KeyboardInterrupt be raised. A job that failed raises as `wait()` does.
+    """
+    from py4j.protocol import Py4JJavaError
+    from pyflink.common import JobStatus
+
+    client = result.get_job_client()
+    ended = (JobStatus.FINISHED, JobStatus.CANCELED, JobStatus.FAILED)
+    while True:
+        try:
+            if client.get_job_status().result() in ended:
+                break
+        except Py4JJavaError:  # a local mini-cluster shuts down as its job ends: wait() says how it ended
+            break
+        time.sleep(0.5)
+    result.wait()
+
+
 def latest_checkpoint(directory: Path) -> Path | None:
     """The newest completed checkpoint (a chk-N folder with _metadata) under `directory`."""
     done = [m.parent for m in directory.glob("*/chk-*/_metadata")]
@@ -120,7 +143,7 @@ def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConf
              result.get_job_client().get_job_id(), events, checkpoint_dir,
              f", restored from {restore_from}" if restore_from else "")
     try:
-        result.wait()
+        wait_interruptibly(result)
     except KeyboardInterrupt:
         log.info("interrupted: cancelling the Flink job")
         result.get_job_client().cancel().result()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from operators.alerts import ALARM_RATE_ALERT, alert_for
+from operators.alerts import ALARM_RATE_ALERT, FLOW_BREACH_ALERT, alert_for
 
 START, END = datetime(2026, 1, 1, 4, 0, tzinfo=UTC), datetime(2026, 1, 1, 4, 1, tzinfo=UTC)
 
@@ -27,3 +27,19 @@ def test_a_rate_at_or_below_the_threshold_raises_none():
 
 def test_a_tenant_without_the_setting_gets_no_alerts():
     assert alert_for(ALARM_RATE_ALERT, result(1.0), {}) is None
+
+
+def flow_result(readings: int, breaches: int) -> dict:
+    return {"tenant": "acme", "sensor_id": "pump-1-flow", "window_start": START, "window_end": END,
+            "readings": readings, "breaches": breaches}
+
+
+def test_a_flow_window_with_more_breaches_than_the_tenants_share_raises_an_alert():
+    alert = alert_for(FLOW_BREACH_ALERT, flow_result(10, 3), {"flow_breach_threshold": 0.2})
+    assert (alert["key"], alert["metric"], alert["value"], alert["threshold"]) == ("pump-1-flow", "breach_share",
+                                                                                  0.3, 0.2)
+    assert alert_for(FLOW_BREACH_ALERT, flow_result(10, 2), {"flow_breach_threshold": 0.2}) is None
+
+
+def test_a_flow_window_without_readings_raises_no_alert():
+    assert alert_for(FLOW_BREACH_ALERT, flow_result(0, 0), {"flow_breach_threshold": 0.0}) is None
