@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -18,18 +19,20 @@ from confluent_kafka.admin import AdminClient
 
 from connectors.cassandra import connect
 from connectors.kafka import read_all
+from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import RunSettings
+from jobs.pipeline import Job, RunSettings
 from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.flow import metadata_from_assets
 from schemas import codec
 from stack import control
 from stack.config import StackConfig
-from submit.local import run_job
+from submit.local import RunReport, run_job
 from submit.simulate import (
     FLOW_WINDOW_MS,
     HeartbeatSpec,
+    SimRecord,
     SimulationSpec,
     alarm_events,
     flow_readings,
@@ -55,6 +58,18 @@ def reset_tenants(cfg: StackConfig, tenants: tuple[str, ...]) -> None:
         cluster.shutdown()
 
 
+def _produce(records: Iterator[SimRecord], total: int, cfg: StackConfig, out: TextIO) -> None:
+    sent = produce(records, cfg.kafka.bootstrap, total)
+    out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+
+
+def _run(job: Job, tables: ResultTable | Sequence[ResultTable], cfg: StackConfig) -> RunReport:
+    """The job over what its topics hold now (bounded), its results written into the demo keyspace."""
+    with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
+        return run_job(job, tables, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"), Path(checkpoints),
+                       keyspace=DEMO_KEYSPACE)
+
+
 def _row_key(row: dict) -> tuple:
     return tuple(row[f].replace(tzinfo=None) if f == "window_start" else row[f] for f in ROW_FIELDS)
 
@@ -65,14 +80,11 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         out.write(f"\n== fresh topics for tenants {', '.join(spec.tenants)}\n")
         reset_tenants(cfg, spec.tenants)
         out.write(f"== simulating {spec.events:,} alarm events per tenant\n")
-        sent = produce(alarm_events(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants))
-        out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+        _produce(alarm_events(spec), spec.events * len(spec.tenants), cfg, out)
 
         out.write("== running the alarm-rate job (bounded, exactly-once checkpoints)\n")
         job = alarm_rate_job(spec.tenants)
-        with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
-            report = run_job(job, ALARM_RATE_TABLE, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
-                             Path(checkpoints), keyspace=DEMO_KEYSPACE)
+        report = _run(job, ALARM_RATE_TABLE, cfg)
         out.write(f"   read {report.events:,} records in {report.seconds:.1f} s "
                   f"({report.events_per_second:,.0f} records/s with start-up), "
                   f"{report.results_written:,} result rows written to Cassandra\n")
@@ -112,13 +124,10 @@ def _flow(cfg: StackConfig, spec: SimulationSpec, out: TextIO) -> bool:
     """Flow readings of each tenant's simulated plant through the flow aggregates job; True if the
     Cassandra rows and the committed results agree."""
     out.write(f"== simulating {spec.events:,} flow readings per tenant (pumps, pipe, valve, basin, ship power)\n")
-    sent = produce(flow_readings(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants))
-    out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+    _produce(flow_readings(spec), spec.events * len(spec.tenants), cfg, out)
     out.write("== running the flow aggregates job (15-minute windows, bounded, exactly once)\n")
     job = flow_aggregates_job(spec.tenants, metadata_from_assets(flow_topology(spec.tenants), spec.tenants))
-    with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
-        report = run_job(job, FLOW_TABLE, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
-                         Path(checkpoints), keyspace=DEMO_KEYSPACE)
+    report = _run(job, FLOW_TABLE, cfg)
     out.write(f"   read {report.events:,} readings in {report.seconds:.1f} s, "
               f"{report.results_written:,} result rows written to Cassandra\n")
     committed = read_all(cfg.kafka.bootstrap, [job.topics(t).results for t in spec.tenants], "tenantstream.demo.reader")
@@ -150,13 +159,10 @@ def _health(cfg: StackConfig, spec: HeartbeatSpec, out: TextIO) -> bool:
     """Heartbeats with outages through the sensor health job; True if Cassandra and the topics agree."""
     out.write(f"== simulating {spec.events:,} heartbeats per tenant ({spec.sensors} sensors each, "
               "some falling silent)\n")
-    sent = produce(heartbeats(spec), cfg.kafka.bootstrap, spec.events * len(spec.tenants))
-    out.write("   " + ", ".join(f"{kind}: {n:,}" for kind, n in sorted(sent.items())) + "\n")
+    _produce(heartbeats(spec), spec.events * len(spec.tenants), cfg, out)
     out.write("== running the sensor health job (silent after 10 minutes without a heartbeat, 10-minute windows)\n")
     job = sensor_health_job(spec.tenants)
-    with tempfile.TemporaryDirectory(prefix="tenantstream-demo-") as checkpoints:
-        report = run_job(job, SENSOR_HEALTH_TABLES, cfg, RunSettings(cfg.kafka.bootstrap, stop_at="latest"),
-                         Path(checkpoints), keyspace=DEMO_KEYSPACE)
+    report = _run(job, SENSOR_HEALTH_TABLES, cfg)
     out.write(f"   read {report.events:,} heartbeats in {report.seconds:.1f} s, "
               f"{report.results_written:,} rows written to Cassandra\n")
     cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
