@@ -291,6 +291,17 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     return ddl, inserts
 
 
+def execute(job: Job, settings: RunSettings, env):
+    """Plan `job` and start it in the TableEnvironment `env` (local or remote): its TableResult."""
+    ddl, inserts = plan(job, settings)
+    for statement in ddl:
+        env.execute_sql(statement)
+    statements = env.create_statement_set()
+    for insert in inserts:
+        statements.add_insert_sql(insert)
+    return statements.execute()
+
+
 def _avro_shape(schema: str, key: str = "") -> tuple[list[str], dict[str, str]]:
     """Columns and format of `schema` records; with `key`, that field's text (UTF-8) is the record key."""
     if key:

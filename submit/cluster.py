@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics
-from jobs.pipeline import Job, RunSettings, plan
+from jobs.pipeline import Job, RunSettings, execute
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,7 @@ def submit_job(job: Job, settings: RunSettings, rest: FlinkRest, parallelism: in
     name = f"{job.name}[{','.join(job.tenants)}]"
     env = streaming_table_env(CheckpointSettings(None), parallelism=parallelism, restore_from=from_savepoint,
                               extra=remote_settings(rest.url, name))
-    ddl, inserts = plan(job, settings)
-    for statement in ddl:
-        env.execute_sql(statement)
-    statements = env.create_statement_set()
-    for insert in inserts:
-        statements.add_insert_sql(insert)
-    job_id = str(statements.execute().get_job_client().get_job_id())
+    job_id = str(execute(job, settings, env).get_job_client().get_job_id())
     log.info("submitted %s as Flink job %s to %s%s", name, job_id, rest.url,
              f" from savepoint {from_savepoint}" if from_savepoint else "")
     rest.wait_for(job_id, {"RUNNING"})

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics
 from connectors.results import ResultsWriter, ResultTable
-from jobs.pipeline import Job, RunSettings, plan
+from jobs.pipeline import Job, RunSettings, execute
 from stack.config import StackConfig
 
 log = logging.getLogger(__name__)
@@ -130,14 +130,8 @@ def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConf
     env = streaming_table_env(CheckpointSettings(checkpoint_dir), parallelism=parallelism,
                               restore_from=restore_from,
                               extra={"pipeline.name": f"{job.name}[{','.join(job.tenants)}]"})
-    ddl, inserts = plan(job, settings)
-    for statement in ddl:
-        env.execute_sql(statement)
-    statements = env.create_statement_set()
-    for insert in inserts:
-        statements.add_insert_sql(insert)
     started = time.monotonic()
-    result = statements.execute()
+    result = execute(job, settings, env)
     running = when_running(result.get_job_client(), on_running)
     log.info("submitted %s (Flink job %s), %d records pending, checkpoints in %s%s", job.name,
              result.get_job_client().get_job_id(), events, checkpoint_dir,
