@@ -279,7 +279,7 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
             *results,
             ("deadletter", suffixes.deadletter, _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "invalid")),
             ("late", suffixes.late, _avro_shape(DEAD_LETTER_SCHEMA), diverted_query(job, "late"))):
-        table = _table(job, sink)
+        table = job.table(sink)
         sink_topics = [f"{t}{topic_suffix}" for t in job.tenants]
         fields = ", ".join(c.split(" ", 1)[0] for c in columns)
         if len(sink_topics) > 1:  # the Kafka sink takes a topic per record only when it lists several
@@ -336,7 +336,7 @@ def kafka_source_columns(job: Job) -> list[str]:
 
 def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_orderness_s: int) -> str:
     """The source table: `columns`, the topic's tenant, the rejection reason, event time and watermark."""
-    return table_ddl(_table(job, "source"), [
+    return table_ddl(job.table("source"), [
         *columns,
         f"`{TOPIC_TENANT_COLUMN}` AS {job.topic_tenant_sql()}",
         f"`rejection` AS {rejection_reason(job.rules())}",
@@ -362,14 +362,14 @@ ROUTES = {
 def routing_views(job: Job) -> list[str]:
     """The on-time view (valid records after the watermark), then the views the job adds around its window
     or for its own results."""
-    on_time = _table(job, "on_time")
-    views = [f"CREATE TEMPORARY VIEW `{on_time}` AS SELECT * FROM `{_table(job, 'source')}` WHERE {ROUTES['on_time']}"]
+    on_time = job.table("on_time")
+    views = [f"CREATE TEMPORARY VIEW `{on_time}` AS SELECT * FROM `{job.table('source')}` WHERE {ROUTES['on_time']}"]
     if job.before:
         views += job.before.views(job, on_time)
     if job.stage:
         views += job.stage.views(job, on_time)
     if job.after:
-        windows = _table(job, "windows")
+        windows = job.table("windows")
         views += [f"CREATE TEMPORARY VIEW `{windows}` AS {window_query(job)}", *job.after.views(job, windows)]
     return views
 
@@ -378,7 +378,7 @@ def window_query(job: Job) -> str:
     """The windowed aggregate of on-time records per tenant and key, with the window's start, end and time."""
     keys = ", ".join(quote(k) for k in (TOPIC_TENANT_COLUMN, *job.keys))
     aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
-    window_input = job.before.window_input(job) if job.before else _table(job, "on_time")
+    window_input = job.before.window_input(job) if job.before else job.table("on_time")
     window = job.tumbling.tvf_sql(f"`{window_input}`", "rowtime")
     return (f"SELECT {keys}, window_start, window_end, window_time, {aggregates} FROM {window} "
             f"GROUP BY {keys}, window_start, window_end, window_time")
@@ -395,7 +395,7 @@ def results_query(job: Job) -> str:
         raise ValueError(f"job {job.name}: result schema {job.result_schema} has fields the job does not "
                          f"compute: {', '.join(missing_fields)}")
     projection = ", ".join(f"{select[f]} AS {quote(f)}" for f in result_fields)
-    rows = job.after.rows(job, _table(job, "windows")) if job.after else window_query(job)
+    rows = job.after.rows(job, job.table("windows")) if job.after else window_query(job)
     return f"SELECT {projection}, {quote(TOPIC_TENANT_COLUMN)} FROM ({rows})"
 
 
@@ -409,9 +409,9 @@ def diverted_query(job: Job, route: str) -> str:
     Invalid records are those the source's rules reject and those the views before the window reject.
     """
     if route == "late":
-        return _diverted(_table(job, "source"), ROUTES["late"], LATE_REASON)
+        return _diverted(job.table("source"), ROUTES["late"], LATE_REASON)
     rejected = job.before.rejected(job) if job.before else []
-    return " UNION ALL ".join([_diverted(_table(job, "source"), ROUTES["invalid"], "`rejection`"),
+    return " UNION ALL ".join([_diverted(job.table("source"), ROUTES["invalid"], "`rejection`"),
                                *(_diverted(view, rule.rejects, rule.reason) for view, rule in rejected)])
 
 
@@ -420,7 +420,3 @@ def _diverted(table: str, condition: str, reason: str) -> str:
             f"`kafka_partition` AS `partition`, `kafka_offset` AS `offset`, "
             f"`{KAFKA_TIMESTAMP_COLUMN}` AS `kafka_timestamp`, {reason} AS `reason`, `payload`, "
             f"`{TOPIC_TENANT_COLUMN}` FROM `{table}` WHERE {condition}")
-
-
-def _table(job: Job, part: str) -> str:
-    return job.table(part)
