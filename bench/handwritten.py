@@ -7,7 +7,8 @@ tenant's topic and one exactly-once sink.
 
 from __future__ import annotations
 
-from connectors.kafka import exactly_once_sink_options, source_options, table_ddl
+from connectors.kafka import exactly_once_sink_options, source_options
+from schemas.sql import table_ddl
 
 
 def handwritten_alarm_rate(tenants: list[str], bootstrap: str, results_topic: str, group: str,

@@ -56,13 +56,6 @@ def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float 
     return records
 
 
-def table_ddl(name: str, columns: Iterable[str], options: Mapping[str, str]) -> str:
-    """CREATE TABLE for a Flink SQL table with the given column lines and WITH options."""
-    cols = ",\n  ".join(columns)
-    opts = ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
-    return f"CREATE TEMPORARY TABLE `{name}` (\n  {cols}\n) WITH (\n  {opts}\n)"
-
-
 def source_options(bootstrap: str, topic: str, group: str, fmt: Mapping[str, str],
                    stop_at: str = "") -> dict[str, str]:
     """Kafka source options: committed records only, from the group's offsets (else the earliest).

@@ -67,6 +67,7 @@ class MetadataStore:
     """
 
     def __init__(self, uri: str, database: str = "tenantstream", timeout: float = 5.0) -> None:
+        self.uri = uri
         self.client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=int(timeout * 1000), tz_aware=True)
         self.db = self.client[database]
         try:

@@ -1,11 +1,13 @@
 """The built-in jobs by name: what `tenantstream submit`, `writer` and `alerts` work with.
 
-Each is built for its tenants from the metadata store: the flow job takes its sensors and element
-limits from it, the health job each tenant's silence minutes.
+Each is built for its tenants from the metadata store: the flow job takes its sensors from it and looks
+its element limits up in it while it runs (re-read every `refresh_s` seconds), the health job takes each
+tenant's silence minutes (a window gap, fixed for the plan: a change takes a savepoint and a resubmit).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,29 +21,35 @@ from jobs.pipeline import Job
 from jobs.sensor_health import DEFAULT_WINDOW as HEALTH_WINDOW
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
 from operators.alerts import ALARM_RATE_ALERT, FLOW_BREACH_ALERT, AlertRule
-from operators.flow import metadata_from_assets
+from operators.flow import LiveLimits, metadata_from_assets
 from operators.windows import Tumbling
+
+METADATA_REFRESH_S = 10.0  # how often a running job re-reads what it looks up in the metadata store
 
 
 @dataclass(frozen=True)
 class BuiltInJob:
-    build: Callable[[Sequence[str], Tumbling | None, MetadataStore | None], Job]  # (tenants, window, store)
+    # (tenants, window, store, how often a running job re-reads what it looks up in the store, seconds)
+    build: Callable[[Sequence[str], Tumbling | None, MetadataStore | None, float], Job]
     tables: tuple[ResultTable, ...]  # where its results writers put the rows in Cassandra
     alert: AlertRule | None = None  # when one of its results raises an alert
     needs_metadata: bool = True  # planned with what the metadata store holds
 
 
-def _flow(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore) -> Job:
-    return flow_aggregates_job(tenants, metadata_from_assets(store.assets(tenants), tenants), window or FLOW_WINDOW)
+def _flow(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore, refresh_s: float) -> Job:
+    metadata = metadata_from_assets(store.assets(tenants), tenants)
+    live = dataclasses.replace(metadata, limits=LiveLimits(store.uri, store.db.name, refresh_s))
+    return flow_aggregates_job(tenants, live, window or FLOW_WINDOW)
 
 
-def _health(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore) -> Job:
+def _health(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore, _refresh_s: float) -> Job:
     return sensor_health_job(tenants, window or HEALTH_WINDOW,
                              silence_minutes=lambda t: store.thresholds(t)["tenant"]["silence_minutes"])
 
 
 BUILT_IN_JOBS: dict[str, BuiltInJob] = {
-    "alarm_rate": BuiltInJob(lambda tenants, window, _store: alarm_rate_job(tenants, window or ALARM_RATE_WINDOW),
+    "alarm_rate": BuiltInJob(lambda tenants, window, _store, _refresh_s: alarm_rate_job(tenants,
+                                                                                       window or ALARM_RATE_WINDOW),
                              (ALARM_RATE_TABLE,), ALARM_RATE_ALERT, needs_metadata=False),
     "flow_aggregates": BuiltInJob(_flow, (FLOW_TABLE,), FLOW_BREACH_ALERT),
     "sensor_health": BuiltInJob(_health, SENSOR_HEALTH_TABLES),

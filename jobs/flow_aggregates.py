@@ -1,9 +1,10 @@
 """Flow aggregates per (tenant, sensor) and tumbling event-time window (default 15 minutes).
 
-<tenant>.sensors.flow (Avro flow_reading.v1) -> validate -> watermark -> energy counters stepped in
-event-time order per sensor -> key by sensor -> tumbling window -> the kind's aggregate, readings,
-breaches -> rows for power sensors without readings -> <tenant>.results.flow (exactly once) ->
-Cassandra (results writer). Bad records -> <tenant>.deadletter with the reason, late ones -> <tenant>.late.
+<tenant>.sensors.flow (Avro flow_reading.v1) -> validate -> watermark -> breach of the element's limits
+(planned, or looked up in the metadata store) -> energy counters stepped in event-time order per sensor ->
+key by sensor -> tumbling window -> the kind's aggregate, readings, breaches -> rows for power sensors
+without readings -> <tenant>.results.flow (exactly once) -> Cassandra (results writer).
+Bad records -> <tenant>.deadletter with the reason, late ones -> <tenant>.late.
 
 What each kind reports, how counter resets are handled and which windows without data get a row:
 see operators/flow.py. A result's window_end is its right-edge label: 04:00, 04:05 and 04:10 fall in the
@@ -17,7 +18,9 @@ backwards without the reset marker.
 
 The job's metadata (which sensors exist, their element, kind and unit, and the elements' limits) is
 given when the job is planned: `operators.flow.metadata_from_assets` builds it from asset records, from
-an asset file or from the metadata store. A change to it takes a restart from the latest checkpoint.
+an asset file or from the metadata store. A job planned from the store (`tenantstream submit`) looks
+the limits up while it runs (`LiveLimits`), so changed limits apply without a restart; a changed sensor
+takes a new plan (stop with a savepoint, resubmit).
 """
 
 from __future__ import annotations
@@ -26,7 +29,15 @@ from collections.abc import Sequence
 
 from connectors.results import ResultTable
 from jobs.pipeline import TOPIC_TENANT_COLUMN, Job
-from operators.flow import POWER, CounterSteps, FlowMetadata, ZeroEnergyWindows, flow_aggregates, flow_rules
+from operators.flow import (
+    POWER,
+    BreachFlags,
+    CounterSteps,
+    FlowMetadata,
+    ZeroEnergyWindows,
+    flow_aggregates,
+    flow_rules,
+)
 from operators.windows import Tumbling, tumbling
 
 DEFAULT_WINDOW = tumbling(minutes=15)
@@ -37,10 +48,11 @@ def flow_aggregates_job(tenants: Sequence[str], metadata: FlowMetadata, window: 
                                                          required=("sensor_id", "element_id", "kind", "unit"))
     return (source
             .validate(*flow_rules(metadata, source.topic_tenant_sql()))
-            .before_window(CounterSteps(TOPIC_TENANT_COLUMN, "rowtime"))
+            .before_window(BreachFlags(metadata.limits, TOPIC_TENANT_COLUMN),
+                           CounterSteps(TOPIC_TENANT_COLUMN, "rowtime"))
             .key_by("sensor_id", "element_id", "kind")
             .window(window)
-            .aggregate(**flow_aggregates(window, metadata.limits, TOPIC_TENANT_COLUMN))
+            .aggregate(**flow_aggregates(window))
             .after_window(ZeroEnergyWindows(tuple(metadata.of_kind(POWER)), TOPIC_TENANT_COLUMN))
             .to_results("flow_result.v1"))
 

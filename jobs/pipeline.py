@@ -29,11 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from connectors.kafka import exactly_once_sink_options, source_options, table_ddl
+from connectors.kafka import exactly_once_sink_options, source_options
 from operators.aggregates import quote
 from operators.validation import (
     DECODE_ERROR_COLUMN,
     KAFKA_TIMESTAMP_COLUMN,
+    PROCESSING_TIME_COLUMN,
     Rule,
     any_rejects,
     matches_tenant,
@@ -44,7 +45,7 @@ from operators.validation import (
     undecodable,
 )
 from operators.windows import Tumbling, interval_sql
-from schemas.sql import flink_columns
+from schemas.sql import flink_columns, table_ddl
 
 FORMAT = "tenantstream-avro"
 DEAD_LETTER_SCHEMA = "dead_letter.v1"
@@ -168,7 +169,7 @@ class Job:
     aggregates: tuple[tuple[str, object], ...] = ()
     result_schema: str = ""
     checks: tuple[Rule, ...] = ()
-    before: BeforeWindow | None = None
+    before: tuple[BeforeWindow, ...] = ()
     after: AfterWindow | None = None
     stage: ResultStage | None = None
 
@@ -191,8 +192,9 @@ class Job:
         """Reject records by these rules too, after the source's own (first match gives the reason)."""
         return self._with(checks=rules)
 
-    def before_window(self, stage: BeforeWindow) -> Job:
-        return self._with(before=stage)
+    def before_window(self, *stages: BeforeWindow) -> Job:
+        """Views between the on-time records and the window, each stage reading the one before it."""
+        return self._with(before=stages)
 
     def after_window(self, stage: AfterWindow) -> Job:
         return self._with(after=stage)
@@ -343,6 +345,7 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
         # Records without a trustworthy event time get time 0 so they never move the watermark.
         f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
         f"ELSE {quote(job.time_column)} END",
+        f"`{PROCESSING_TIME_COLUMN}` AS PROCTIME()",
         f"WATERMARK FOR `rowtime` AS `rowtime` - {interval_sql(out_of_orderness_s * 1000)}",
     ], options)
 
@@ -364,8 +367,10 @@ def routing_views(job: Job) -> list[str]:
     or for its own results."""
     on_time = job.table("on_time")
     views = [f"CREATE TEMPORARY VIEW `{on_time}` AS SELECT * FROM `{job.table('source')}` WHERE {ROUTES['on_time']}"]
-    if job.before:
-        views += job.before.views(job, on_time)
+    stage_input = on_time
+    for stage in job.before:
+        views += stage.views(job, stage_input)
+        stage_input = stage.window_input(job)
     if job.stage:
         views += job.stage.views(job, on_time)
     if job.after:
@@ -378,7 +383,7 @@ def window_query(job: Job) -> str:
     """The windowed aggregate of on-time records per tenant and key, with the window's start, end and time."""
     keys = ", ".join(quote(k) for k in (TOPIC_TENANT_COLUMN, *job.keys))
     aggregates = ", ".join(f"{agg.sql()} AS {quote(name)}" for name, agg in job.aggregates)
-    window_input = job.before.window_input(job) if job.before else job.table("on_time")
+    window_input = job.before[-1].window_input(job) if job.before else job.table("on_time")
     window = job.tumbling.tvf_sql(f"`{window_input}`", "rowtime")
     return (f"SELECT {keys}, window_start, window_end, window_time, {aggregates} FROM {window} "
             f"GROUP BY {keys}, window_start, window_end, window_time")
@@ -410,7 +415,7 @@ def diverted_query(job: Job, route: str) -> str:
     """
     if route == "late":
         return _diverted(job.table("source"), ROUTES["late"], LATE_REASON)
-    rejected = job.before.rejected(job) if job.before else []
+    rejected = [pair for stage in job.before for pair in stage.rejected(job)]
     return " UNION ALL ".join([_diverted(job.table("source"), ROUTES["invalid"], "`rejection`"),
                                *(_diverted(view, rule.rejects, rule.reason) for view, rule in rejected)])
 

@@ -29,8 +29,14 @@ NULL) for every window in which its tenant had results but it had no accepted re
 other sensors are the clock. A window in which none of the tenant's sensors sent an accepted reading
 has no rows at all, since nothing tells the job that time passed for that tenant.
 
-The metadata (sensors, element limits) is rendered into the SQL as CASE and IN expressions, which suits
-the tens to hundreds of sensors of a tenant's job; thousands would call for a lookup join instead.
+Metadata. The sensors (which exist, their element, kind and unit) are rendered into the SQL as CASE and IN
+expressions when the job is planned, which suits the tens to hundreds of sensors of a tenant's job; a new
+sensor takes a new plan (stop with a savepoint, resubmit). Element limits, tuned far more often, are
+either planned the same way (`Limits`, from an asset file) or looked up by the running job in the metadata
+store (`LiveLimits`: a lookup join against the `tenantstream-mongodb` table of our Flink jar, which re-reads
+the tenants' elements every few seconds), so a changed limit applies to readings processed after the next
+refresh, without a restart. A reading's breach is decided when it is processed, so after a restore from a
+checkpoint, replayed readings are checked against the limits of that moment.
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ from typing import TYPE_CHECKING
 
 from operators.aggregates import Count, CountIf, Max, Mean, Min, Sum
 from operators.conditions import Condition
-from operators.validation import Rule, sql_string
+from operators.validation import PROCESSING_TIME_COLUMN, Rule, sql_string
 from operators.windows import Tumbling
 from schemas.assets import Assets
+from schemas.sql import table_ddl
 
 if TYPE_CHECKING:
     from jobs.pipeline import Job
@@ -67,11 +74,18 @@ class FlowSensor:
 Bounds = tuple[float | None, float | None]  # (min, max); None is an open bound
 
 
+BREACHED = "breached"  # the reading lies outside its element's limits
+
+
 @dataclass(frozen=True)
 class Limits:
-    """Operating limits of elements: (tenant, element) -> (min, max)."""
+    """Operating limits of elements, fixed when the job is planned: (tenant, element) -> (min, max)."""
 
     bounds: Mapping[tuple[str, str], Bounds]
+
+    def flag_breaches(self, job: Job, readings: str, tenant_column: str) -> list[str]:
+        return [f"CREATE TEMPORARY VIEW `{job.table(BREACHED)}` AS SELECT *, {self.breached(tenant_column).sql} "
+                f"AS `{BREACHED}` FROM `{readings}`"]
 
     def breached(self, tenant_column: str) -> Condition:
         """True for a reading outside the limits of its element (`element_id` of the tenant in `tenant_column`)."""
@@ -86,11 +100,51 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class LiveLimits:
+    """Operating limits of elements as the metadata store holds them while the job runs, re-read every
+    `refresh_s` seconds (a lookup join; see the module's docstring)."""
+
+    uri: str
+    database: str
+    refresh_s: float = 10.0
+
+    def flag_breaches(self, job: Job, readings: str, tenant_column: str) -> list[str]:
+        limits = job.table("limits")
+        options = {"connector": "tenantstream-mongodb", "uri": self.uri, "database": self.database,
+                   "collection": "elements", "tenants": ";".join(job.tenants),
+                   "refresh-interval": f"{int(self.refresh_s * 1000)} ms",
+                   "fields.low": "limits.min", "fields.high": "limits.max"}
+        columns = ["`tenant` STRING", "`id` STRING", "`low` DOUBLE", "`high` DOUBLE"]
+        return [table_ddl(limits, columns, options),
+                f"CREATE TEMPORARY VIEW `{job.table(BREACHED)}` AS SELECT r.*, "
+                f"(r.`value` < l.`low` OR r.`value` > l.`high`) IS TRUE AS `{BREACHED}` FROM `{readings}` AS r "
+                f"LEFT JOIN `{limits}` FOR SYSTEM_TIME AS OF r.`{PROCESSING_TIME_COLUMN}` AS l "
+                f"ON l.`tenant` = r.`{tenant_column}` AND l.`id` = r.`element_id`"]
+
+
+@dataclass(frozen=True)
+class BreachFlags:
+    """Before the window: each reading flagged `breached` by the limits of its element."""
+
+    limits: Limits | LiveLimits
+    tenant_column: str
+
+    def views(self, job: Job, on_time: str) -> list[str]:
+        return self.limits.flag_breaches(job, on_time, self.tenant_column)
+
+    def window_input(self, job: Job) -> str:
+        return job.table(BREACHED)
+
+    def rejected(self, job: Job) -> list[tuple[str, Rule]]:
+        return []
+
+
+@dataclass(frozen=True)
 class FlowMetadata:
     """What a flow job knows of its tenants' assets: the sensors it accepts and the elements' limits."""
 
     sensors: tuple[FlowSensor, ...]
-    limits: Limits
+    limits: Limits | LiveLimits
 
     def of_kind(self, kind: str) -> list[FlowSensor]:
         return [s for s in self.sensors if s.kind == kind]
@@ -156,11 +210,11 @@ class Energy:
         return f"{self.power.sql()} * {_double(self.hours)}"
 
 
-def flow_aggregates(window: Tumbling, limits: Limits, tenant_column: str) -> dict[str, object]:
+def flow_aggregates(window: Tumbling) -> dict[str, object]:
     """The result fields of a window, each computed only for the kinds that report it (NULL otherwise)."""
     return {
         "readings": Count(),
-        "breaches": CountIf(limits.breached(tenant_column)),
+        "breaches": CountIf(Condition("outside its element's limits", f"`{BREACHED}`")),
         "sum": Sum("value", where=kind_is(ADDITIVE)),
         "mean": Mean("value", where=kind_is(NON_ADDITIVE, POWER)),
         "min": Min("value", where=kind_is(NON_ADDITIVE)),
@@ -191,7 +245,8 @@ class CounterSteps:
         order = f"ORDER BY `{self.time_column}`"
         rows = "ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"  # ties one by one, as they arrived
         epochs, peaks, steps = (job.table(f"counter_{p}") for p in ("epochs", "peaks", "steps"))
-        columns = f"`{self.tenant_column}`, `sensor_id`, `element_id`, `kind`, `value`, `{self.time_column}`"
+        columns = (f"`{self.tenant_column}`, `sensor_id`, `element_id`, `kind`, `value`, `{BREACHED}`, "
+                   f"`{self.time_column}`")
         step = ("CASE WHEN `reset` THEN `value` WHEN `previous_peak` IS NULL THEN CAST(0.0 AS DOUBLE) "
                 "ELSE `value` - `previous_peak` END")
         return [

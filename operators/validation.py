@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 DECODE_ERROR_COLUMN = "decode_error"
 KAFKA_TIMESTAMP_COLUMN = "kafka_ts"
+PROCESSING_TIME_COLUMN = "proc_time"  # for lookup joins (e.g. of metadata) as of now
 
 
 def sql_string(text: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from schemas.codec import schema
 
 _PRIMITIVES = {"string": "STRING", "double": "DOUBLE", "float": "FLOAT", "int": "INT", "long": "BIGINT",
@@ -32,3 +34,10 @@ def field_names(schema_name: str) -> list[str]:
 def flink_columns(schema_name: str) -> list[str]:
     """Column declarations (`name` TYPE) for every field of the schema, in order."""
     return [f"`{f['name']}` {flink_type(f['type'])}" for f in schema(schema_name).parsed["fields"]]
+
+
+def table_ddl(name: str, columns: Iterable[str], options: Mapping[str, str]) -> str:
+    """CREATE TABLE for a Flink SQL table with the given column lines and WITH options."""
+    cols = ",\n  ".join(columns)
+    opts = ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
+    return f"CREATE TEMPORARY TABLE `{name}` (\n  {cols}\n) WITH (\n  {opts}\n)"

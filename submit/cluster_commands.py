@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient
 from connectors.alerts import Alerter, alerts_topic
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
-from jobs.catalog import BUILT_IN_JOBS
+from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
 from jobs.pipeline import Job, RunSettings
 from operators.windows import Tumbling, tumbling
 from stack.config import load_config
@@ -23,7 +23,8 @@ from submit.cluster import FlinkRest, submit_job
 from submit.local import results_topics, writer_group
 
 # Settings a --config file may hold; command-line flags win over the file.
-CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks"}
+CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks",
+               "metadata_refresh"}
 
 
 def _cluster_url(args: argparse.Namespace) -> str:
@@ -33,6 +34,7 @@ def _cluster_url(args: argparse.Namespace) -> str:
 def _job_config(args: argparse.Namespace) -> dict:
     """The job's settings: defaults, then the --config file, then the flags given."""
     settings: dict = {"parallelism": 1, "out_of_orderness": 5, "watermarks": "on-periodic",
+                      "metadata_refresh": METADATA_REFRESH_S,
                       "bootstrap": load_config().kafka.bootstrap}
     if args.config:
         loaded = yaml.safe_load(Path(args.config).read_text()) or {}
@@ -49,14 +51,15 @@ def _job_config(args: argparse.Namespace) -> dict:
     return settings
 
 
-def _built(name: str, tenants: Sequence[str], window: Tumbling | None, mongo_uri: str | None) -> Job:
+def _built(name: str, tenants: Sequence[str], window: Tumbling | None, mongo_uri: str | None,
+           refresh_s: float = METADATA_REFRESH_S) -> Job:
     """A built-in job for `tenants`, planned with what the metadata store holds for them."""
     built_in = BUILT_IN_JOBS[name]
     if not built_in.needs_metadata:
-        return built_in.build(tuple(tenants), window, None)
+        return built_in.build(tuple(tenants), window, None, refresh_s)
     try:
         with MetadataStore(mongo_uri or load_config().ferretdb.uri) as store:
-            return built_in.build(tuple(tenants), window, store)
+            return built_in.build(tuple(tenants), window, store, refresh_s)
     except LookupError as err:
         raise SystemExit(f"error: {err}") from None
 
@@ -64,7 +67,7 @@ def _built(name: str, tenants: Sequence[str], window: Tumbling | None, mongo_uri
 def _submit(args: argparse.Namespace) -> int:
     config = _job_config(args)
     window = tumbling(seconds=config["window_seconds"]) if config.get("window_seconds") else None
-    job = _built(args.job, config["tenants"], window, args.mongo_uri)
+    job = _built(args.job, config["tenants"], window, args.mongo_uri, float(config["metadata_refresh"]))
     settings = RunSettings(config["bootstrap"], out_of_orderness_s=config["out_of_orderness"],
                            watermark_emit=config["watermarks"])
     job_id = submit_job(job, settings, FlinkRest(_cluster_url(args)), config["parallelism"], args.from_savepoint)
@@ -205,6 +208,9 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     submit.add_argument("--out-of-orderness", type=int, help="seconds the watermark trails event time (default 5)")
     submit.add_argument("--watermarks", choices=["on-periodic", "on-event"], help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
+    submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=float, metavar="SECONDS",
+                        help="flow_aggregates: how often the running job re-reads element limits from the "
+                             "metadata store (default 10); a changed limit applies within this time")
     submit.add_argument("--from-savepoint", metavar="LOCATION", help="start from this savepoint (see `jobs savepoint`)")
     submit.add_argument("--mongo-uri", help="metadata store of the flow job's sensors and limits and the health "
                         "job's silence minutes (default: the local stack's FerretDB)")

@@ -167,7 +167,8 @@ def test_jobs_planned_from_metadata_are_submitted_with_what_the_store_holds(stac
         try:
             from jobs.catalog import BUILT_IN_JOBS
 
-            assert BUILT_IN_JOBS["sensor_health"].build([tenant], None, store).stage.silence_minutes == ((tenant, 3),)
+            health = BUILT_IN_JOBS["sensor_health"].build([tenant], None, store, 10.0)
+            assert health.stage.silence_minutes == ((tenant, 3),)
             job_id = job_id_in(run_cli(capsys, "submit", "sensor_health", "--tenants", tenant))
             rest = FlinkRest(stack.flink.rest_url)
             assert rest.state(job_id) == "RUNNING"

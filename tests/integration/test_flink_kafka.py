@@ -7,7 +7,8 @@ import json
 from confluent_kafka import Producer
 
 from connectors.flink import CheckpointSettings, streaming_table_env
-from connectors.kafka import ensure_topics, exactly_once_sink_options, read_all, source_options, table_ddl
+from connectors.kafka import ensure_topics, exactly_once_sink_options, read_all, source_options
+from schemas.sql import table_ddl
 
 
 def test_exactly_once_sql_job_output_is_visible_to_read_committed_consumer(stack, unique, tmp_path):
