@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 
-def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2) -> None:
-    """Create the topics that do not exist yet (replication 1: the local stack has one broker)."""
+def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
+    """Create the topics that do not exist yet (replication 1: the local stack has one broker), and return
+    once the broker lists them with their partitions. (A broker that has just started can take seconds to
+    load its partitions after it created a topic: until then a reader would not see the new one.)"""
     admin = AdminClient({"bootstrap.servers": bootstrap})
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
@@ -19,6 +22,15 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2) ->
         except KafkaException as err:
             if "TOPIC_ALREADY_EXISTS" not in str(err):
                 raise RuntimeError(f"could not create topic {topic}: {err}") from err
+    deadline = time.monotonic() + timeout
+    while wanted:
+        listed = admin.list_topics(timeout=10).topics
+        wanted = [t for t in wanted if t.topic not in listed or not listed[t.topic].partitions
+                  or listed[t.topic].error is not None]
+        if wanted and time.monotonic() > deadline:
+            raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but are not listed "
+                               f"by the broker at {bootstrap} after {timeout:g} s")
+        time.sleep(0.2 if wanted else 0)
 
 
 def producer(bootstrap: str, **settings: object) -> Producer:
@@ -35,8 +47,6 @@ def committed_consumer(bootstrap: str, group: str, **settings: object) -> Consum
 def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float = 3.0,
              expect: int | None = None, timeout: float = 60.0) -> list:
     """Read committed records of `topics` until `expect` arrived or none came for `idle_seconds`."""
-    import time
-
     consumer = committed_consumer(bootstrap, group)
     consumer.subscribe(topics)
     records, last, deadline = [], time.monotonic(), time.monotonic() + timeout

@@ -86,9 +86,9 @@ def flink_run(tmp_path_factory):
     windows = {(r[0], r[1], epoch_ms(r[2]), epoch_ms(r[3])): (r[4], r[5], r[6]) for r in rows(
         "SELECT station_id, datapoint_id, CAST(window_start AS STRING), CAST(window_end AS STRING), fires, events, "
         f"rate FROM ({results_query(job)})")}
-    diverted = "SELECT `offset`, reason FROM ({})"
-    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job, "late"))))
-    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job, "invalid")))}
+    diverted = "SELECT `offset`, reason FROM ({}) WHERE `route_suffix` = '{}'"
+    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job), ".late")))
+    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job), ".deadletter"))}
     return readings, windows, late, invalid
 
 

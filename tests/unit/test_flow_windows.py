@@ -150,9 +150,9 @@ def flink_run(tmp_path_factory):
         key = (r[0], r[1], r[2], r[3], epoch_ms(r[4]), epoch_ms(r[5]))
         assert key not in windows, f"two rows for {key}"
         windows[key] = tuple(r[6:])
-    diverted = "SELECT `offset`, reason FROM ({})"
-    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job, "late"))))
-    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job, "invalid")))}
+    diverted = "SELECT `offset`, reason FROM ({}) WHERE `route_suffix` = '{}'"
+    late = sorted(r[0] for r in rows(diverted.format(diverted_query(job), ".late")))
+    invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job), ".deadletter"))}
     return readings, windows, late, invalid
 
 

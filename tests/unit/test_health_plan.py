@@ -18,7 +18,7 @@ def test_the_plan_names_only_the_tenants_own_topics():
     topics = [t for listed in TOPIC.findall("\n".join(ddl)) for t in listed.split(";")]
     assert sorted(topics) == sorted(f"{t}.{s}" for t in ("acme", "globex") for s in (
         "sensors.heartbeats", "results.silence", "results.health", "deadletter", "late"))
-    assert len(inserts) == 4 and all("'exactly-once'" in d for d in ddl if "'sink.delivery-guarantee'" in d)
+    assert len(inserts) == 3 and all("'exactly-once'" in d for d in ddl if "'sink.delivery-guarantee'" in d)
     assert sensor_health_job(["acme"]).topics("acme").all() == [  # what a runner creates
         "acme.sensors.heartbeats", "acme.results.silence", "acme.results.health", "acme.deadletter", "acme.late"]
 

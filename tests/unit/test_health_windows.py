@@ -54,9 +54,9 @@ def flink_run(request, tmp_path_factory):
     health = {(r[0], epoch_ms(r[1]), epoch_ms(r[2])): dict(zip(HEALTH_FIELDS, r[3:], strict=True)) for r in rows(
         f"SELECT `tenant`, {_as_string('window_start')}, {_as_string('window_end')}, "
         f"{', '.join(f'`{f}`' for f in HEALTH_FIELDS)} FROM ({health_query})")}
-    diverted = "SELECT `tenant`, `offset`, `reason` FROM ({})"
-    late = sorted((r[0], r[1]) for r in rows(diverted.format(diverted_query(job, "late"))))
-    invalid = {(r[0], r[1]): r[2] for r in rows(diverted.format(diverted_query(job, "invalid")))}
+    diverted = "SELECT `tenant`, `offset`, `reason` FROM ({}) WHERE `route_suffix` = '{}'"
+    late = sorted((r[0], r[1]) for r in rows(diverted.format(diverted_query(job), ".late")))
+    invalid = {(r[0], r[1]): r[2] for r in rows(diverted.format(diverted_query(job), ".deadletter"))}
     return beats, silences, health, late, invalid
 
 
