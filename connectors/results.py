@@ -224,11 +224,25 @@ def _lag(consumer: Consumer, admin: AdminClient) -> int:
     assigned = consumer.assignment()
     if not assigned:
         return 1
-    positions = consumer.position(assigned)
+    positions = _positions(consumer, assigned)
     stable = _ends(admin, positions, IsolationLevel.READ_COMMITTED)
     end = _ends(admin, positions, IsolationLevel.READ_UNCOMMITTED)
     return sum(max(0, stable[(tp.topic, tp.partition)] - max(tp.offset, 0))
                + max(0, end[(tp.topic, tp.partition)] - stable[(tp.topic, tp.partition)]) for tp in positions)
+
+
+def _positions(consumer: Consumer, assigned: list[TopicPartition]) -> list[TopicPartition]:
+    """Where `consumer` reads next in each assigned partition. Its position stays unset until it has read a
+    record there; taken as 0, a follower restarted with nothing new to read counted every record before the
+    group's committed offset as unread, and never caught up. It starts at that committed offset (or, with
+    none, at the earliest, which the unset position still stands for)."""
+    positions = consumer.position(assigned)
+    unread = [tp for tp in positions if tp.offset < 0]
+    if not unread:
+        return positions
+    committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(unread, timeout=10)}
+    return [TopicPartition(tp.topic, tp.partition, committed[(tp.topic, tp.partition)]) if tp.offset < 0 else tp
+            for tp in positions]
 
 
 def _ends(admin: AdminClient, partitions: list[TopicPartition], isolation: IsolationLevel) -> dict[tuple, int]:
