@@ -17,7 +17,7 @@ from connectors.kafka import ensure_topics, read_all
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower
 from jobs.alarm_rate import alarm_rate_job
-from jobs.catalog import BUILT_IN_JOBS
+from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
 from jobs.pipeline import Job, RunSettings
 from operators.alerts import ALARM_RATE_ALERT, AlertRule
 from operators.flow import metadata_from_assets
@@ -163,7 +163,7 @@ def test_flow_breach_alerts_once_per_window_and_sensor_against_the_threshold_of_
     plant = flow_topology([tenant])
     store.load(with_breach_threshold(plant, 0.5))
     flow = BUILT_IN_JOBS["flow_aggregates"]
-    job = flow.build([tenant], tumbling(minutes=1), store)
+    job = flow.build([tenant], tumbling(minutes=1), store, METADATA_REFRESH_S)
     ensure_topics(bootstrap, [*job.topics(tenant).all(), alerts_topic(tenant)], partitions=1)
 
     def alerts_of(group: str) -> list[dict]:

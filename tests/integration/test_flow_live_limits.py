@@ -16,7 +16,7 @@ from schemas import codec
 from schemas.assets import Range
 from submit.cluster import FlinkRest, submit_job
 from submit.simulate import SimRecord, flow_topology, produce
-from tests.integration.test_alerts import wait_for
+from tests.integration.restore_checks import wait_for
 from tests.integration.test_flow_aggregates import committed_rows
 
 T0 = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
@@ -59,13 +59,15 @@ def test_limits_changed_in_the_store_apply_from_the_next_window_without_a_restar
         first = readings(tenant, 0, values) + readings(tenant, WINDOW_S + 6, tick)
         produce(iter(first), bootstrap, len(first), progress=None)
         results = f"{tenant}.results.flow"
-        wait_for(lambda: committed_rows(bootstrap, results, f"l1-{unique}-{time.monotonic()}"), timeout=90)
+        wait_for(lambda: committed_rows(bootstrap, results, f"l1-{unique}-{time.monotonic()}"), 90,
+                 "window 0's results")
         # While the job runs: pump-1 now at most 200 (its two breaches are none), main-pipe at most 1.
         store.load(with_limits(plant, {"pump-1": Range(0.0, 200.0), "main-pipe": Range(None, 1.0)}))
         time.sleep(3)  # several refreshes of the job's copy (every 0.5 s)
         second = readings(tenant, WINDOW_S + 7, values) + readings(tenant, 2 * WINDOW_S + 6, tick)
         produce(iter(second), bootstrap, len(second), progress=None)
-        wait_for(lambda: len(committed_rows(bootstrap, results, f"l2-{unique}-{time.monotonic()}")) >= 6, timeout=90)
+        wait_for(lambda: len(committed_rows(bootstrap, results, f"l2-{unique}-{time.monotonic()}")) >= 6, 90,
+                 "window 1's results")
         assert rest.state(job_id) == "RUNNING"  # never restarted
     finally:
         rest.cancel(job_id)
