@@ -18,6 +18,7 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -106,7 +107,8 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
         m = Measurement(name, report["events"], report["seconds"], peak, p, wall, details=report)
         measurements.append(m)
         out.write(f" {m.events_per_second:,.0f} events/s, peak {peak / 2**20:,.0f} MiB\n")
-    latency = _latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out) if spec.latency else []
+    latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism)
+               if spec.latency else [])
     return _report(spec, work, measurements, latency, run_id, out)
 
 
@@ -126,22 +128,25 @@ class LiveContender:
     decode: Decoder
     group: str | None = None
     writer_group: str | None = None  # the consumer group of its results writer into Cassandra, if it has one
+    parallelism: int = 1
 
     @property
     def inputs(self) -> list[str]:
         return [f"{t}.sensors.alarms" for t in self.tenants]
 
 
-def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str) -> list[LiveContender]:
-    """The windowing contenders at p1, each on fresh tenants (fresh topics) of its own, same window for all."""
+def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
+                     parallelism: Sequence[int] = (1,)) -> list[LiveContender]:
+    """The windowing contenders, the Flink ones at each parallelism, each on fresh tenants (fresh topics) of
+    its own, same window for all."""
     py = sys.executable
 
     def tenants(k: int) -> tuple[str, ...]:
         return tuple(f"l{run_id}{k}t{i}" for i in range(spec.tenants))
 
-    def flink(kind: str, k: int) -> list[str]:
-        return [py, "-m", "bench.flink_job", kind, "--live", "--tenants", ",".join(tenants(k)), "--parallelism", "1",
-                "--group", group(kind), "--window-s", str(spec.window_ms // 1000)]
+    def flink(kind: str, k: int, p: int) -> list[str]:
+        return [py, "-m", "bench.flink_job", kind, "--live", "--tenants", ",".join(tenants(k)), "--parallelism",
+                str(p), "--group", group(f"{kind}{p}"), "--window-s", str(spec.window_ms // 1000)]
 
     def group(tag: str) -> str:
         return f"bench-{run_id}-lat{tag}"
@@ -151,13 +156,17 @@ def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: st
                 "--output-topic", f"bench-{run_id}.results.lat-{tag}", "--group", group(tag),
                 "--window-ms", str(spec.window_ms), "--grace-ms", str(spec.out_of_orderness_ms)]
 
-    contenders = [
-        LiveContender("hand-written Flink SQL p1", tenants(0),
-                      [*flink("handwritten", 0), "--results-topic", f"bench-{run_id}.results.lat-hw"],
-                      [f"bench-{run_id}.results.lat-hw"], decode_avro_result),
-        LiveContender("tenantstream alarm_rate p1", tenants(1), [*flink("job", 1), "--keyspace", f"bench_{run_id}_lat"],
-                      [f"{t}.results.alarm_rate" for t in tenants(1)], decode_avro_result,
-                      writer_group=writer_group(group("job")))]
+    contenders = []
+    for p in parallelism:  # tenants 0 and 1 at p1, 4 and 5 at p2, ...
+        hw, job = 4 * (p - 1), 4 * (p - 1) + 1
+        contenders += [
+            LiveContender(f"hand-written Flink SQL p{p}", tenants(hw),
+                          [*flink("handwritten", hw, p), "--results-topic", f"bench-{run_id}.results.lat-hw{p}"],
+                          [f"bench-{run_id}.results.lat-hw{p}"], decode_avro_result, parallelism=p),
+            LiveContender(f"tenantstream alarm_rate p{p}", tenants(job),
+                          [*flink("job", job, p), "--keyspace", f"bench_{run_id}_lat"],
+                          [f"{t}.results.alarm_rate" for t in tenants(job)], decode_avro_result,
+                          writer_group=writer_group(group(f"job{p}")), parallelism=p)]
     if quix:
         contenders.append(LiveContender(
             "Quix Streams (exactly-once)", tenants(2), [str(quix_python(cfg.cache_dir)), "bench/quix_baseline.py",
@@ -170,11 +179,11 @@ def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: st
 
 
 def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str, logs: Path,
-                   out: TextIO) -> list[dict]:
+                   out: TextIO, parallelism: Sequence[int] = (1,)) -> list[dict]:
     """Run each live contender under the probe's load; one row of figures per contender."""
     bootstrap, env = cfg.kafka.bootstrap, {**os.environ, "PYTHONPATH": str(ROOT)}
     admin = admin_client(bootstrap)
-    contenders = _live_contenders(cfg, spec, quix, run_id)
+    contenders = _live_contenders(cfg, spec, quix, run_id, parallelism)
     out.write(f"\nlatency at {spec.rate:,.0f} events/s, {spec.total_events:,} events per contender "
               f"({spec.warmup_s:.0f} s warm-up, {spec.measure_s:.0f} s measured, {spec.tail_s:.0f} s tail)\n")
     rows = []
@@ -202,7 +211,7 @@ def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
         report, peak, wall = run_measured(c.argv, env=env, log=logs, drive=drive)
         f = found[0].visible
         out.write(f" p50 {_ms(f.p50_latency_ms)} ms, p99 {_ms(f.p99_latency_ms)} ms, peak {peak / 2**20:,.0f} MiB\n")
-        rows.append({"name": c.name, "parallelism": 1, **found[0].as_dict(), "peak_rss_bytes": peak,
+        rows.append({"name": c.name, "parallelism": c.parallelism, **found[0].as_dict(), "peak_rss_bytes": peak,
                      "wall_seconds": round(wall, 1), "details": report})
     return rows
 
@@ -283,6 +292,4 @@ def _not_measured(spec: BenchSpec) -> list[str]:
     notes = ["latency of the kafka consumer drain: it computes no windows, so no result becomes visible"]
     if spec.latency is None:
         notes.append("latency: skipped (--no-latency)")
-    elif set(spec.parallelism) - {1}:
-        notes.append("latency above parallelism 1: the latency phase runs the Flink contenders at p1")
     return notes

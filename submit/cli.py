@@ -473,9 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "Kafka consumer (the ceiling), hand-written Flink SQL, the alarm-rate job (end to end, into "
                     "Cassandra and the results topics), Quix Streams and a plain Python loop. Prints events/s, "
                     "ratios and peak memory. Then a latency phase for each contender that computes windows (the "
-                    "Flink ones at parallelism 1, Quix Streams, the plain loop): it runs live on topics of its own "
-                    f"({latency.sensors:,} sensors) while events arrive at a fixed rate with event time = append "
-                    "time; prints p50/p99 of the time from an event's append to its window's result being "
+                    "Flink ones at each --parallelism, Quix Streams, the plain loop): it runs live on topics of "
+                    f"its own ({latency.sensors:,} sensors) while events arrive at a fixed rate with event time = "
+                    "append time; prints p50/p99 of the time from an event's append to its window's result being "
                     f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
                     "out-of-orderness), about 2.5 minutes per contender. Writes a JSON report under "
                     "bench/results/.")
