@@ -3,8 +3,9 @@
 Throughput: events are produced once into fresh per-tenant topics; then each contender runs
 in a subprocess of its own (so its peak memory, JVM included, is its own) and reports events
 and seconds from its first record (or from Flink's RUNNING) to done. The flow-aggregates job is
-measured the same way on as many flow readings of the simulated plant, produced once into the
-same tenants' flow topics; no baseline computes its aggregates, so it is compared with none.
+measured the same way on flow readings of the simulated plant (fewer: the job is far slower),
+produced once into the same tenants' flow topics; no baseline computes its aggregates, so it is
+compared with none.
 
 Latency (bench/latency.py): each windowing contender runs live, again in its own subprocess,
 on topics of its own while the probe appends events at a fixed rate below saturation and
@@ -63,6 +64,9 @@ class BenchSpec:
     parallelism: tuple[int, ...] = (1, 2)
     quix: bool = True
     flow: bool = True  # the flow-aggregates job too, on the plant's flow readings
+    # over all tenants; fewer than events: the flow job ran at ~800 readings/s at p1 after ~7 minutes of start-up
+    # (bench 6357f4, 10 tenants), and a contender has 30 minutes (run_measured)
+    flow_events: int = 200_000
     latency: LatencySpec | None = field(default_factory=LatencySpec)  # None: throughput only
 
 
@@ -77,16 +81,17 @@ def _workload(spec: BenchSpec, run_id: str) -> SimulationSpec:
                           malformed=0.0, late=0.0, old_schema=0.0, step_ms=max(1, 1000 // per_tenant))
 
 
-def _flow_workload(work: SimulationSpec) -> SimulationSpec:
-    """The flow readings: as many per tenant as alarm events, of the same tenants, as clean (no bad or late
-    readings; as many out of order within the bound). Each tenant's plant has len(FLOW_SENSORS) sensors, each
-    reading once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them)."""
-    return dataclasses.replace(work, window_ms=FLOW_WINDOW_MS)
+def _flow_workload(spec: BenchSpec, work: SimulationSpec) -> SimulationSpec:
+    """The flow readings: `spec.flow_events` over the alarm workload's tenants, as clean (no bad or late readings;
+    as many out of order within the bound). Each tenant's plant has len(FLOW_SENSORS) sensors, each reading
+    once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them)."""
+    return dataclasses.replace(work, events=spec.flow_events // len(work.tenants), window_ms=FLOW_WINDOW_MS)
 
 
 def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> dict:
     run_id = uuid.uuid4().hex[:6]
     work = _workload(spec, run_id)
+    flow = _flow_workload(spec, work)
     topics = [f"{t}.sensors.alarms" for t in work.tenants]
     total = work.events * len(work.tenants)
     bootstrap = cfg.kafka.bootstrap
@@ -94,13 +99,14 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out.write(f"bench {run_id}: {total:,} events, {len(work.tenants)} tenants, "
               f"{len(work.tenants) * work.stations * work.datapoints:,} sensors"
-              + (f"; as many flow readings, {len(work.tenants) * len(FLOW_SENSORS):,} sensors" if spec.flow else "")
+              + (f"; {flow.events * len(flow.tenants):,} flow readings, {len(flow.tenants) * len(FLOW_SENSORS):,} "
+                 "sensors" if spec.flow else "")
               + f"; logs in {logs}\n")
     flow_topics = [f"{t}.sensors.flow" for t in work.tenants] if spec.flow else []
     ensure_topics(bootstrap, topics + flow_topics, cfg.kafka.partitions)
     produce(alarm_events(work), bootstrap, total)
     if spec.flow:
-        produce(flow_readings(_flow_workload(work)), bootstrap, total)
+        produce(flow_readings(flow), bootstrap, flow.events * len(flow.tenants))
 
     py, env = sys.executable, {**os.environ, "PYTHONPATH": str(ROOT)}
 
@@ -136,7 +142,7 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
         measurements.append(m)
         out.write(f" {m.events_per_second:,.0f} events/s, peak {peak / 2**20:,.0f} MiB\n")
     latency = _latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out) if spec.latency else []
-    return _report(spec, work, measurements, latency, run_id, out)
+    return _report(spec, work, flow, measurements, latency, run_id, out)
 
 
 @dataclass(frozen=True)
@@ -260,15 +266,15 @@ def _throughput_table(measurements: list[Measurement], out: TextIO) -> list[dict
                   f"{m.peak_rss_bytes / 2**20:>9,.0f} {m.wall_seconds:>7.1f}\n")
     legend = "job/it = the alarm-rate job's events/s at p1 over the contender's, on the same alarm events."
     if any(m.workload == "flow" for m in measurements):
-        legend += (f" {FLOW_JOB}: the flow-aggregates job end to end on as many flow readings of the simulated "
+        legend += (f" {FLOW_JOB}: the flow-aggregates job end to end on flow readings of the simulated "
                    f"plant ({len(FLOW_SENSORS)} sensors per tenant, {FLOW_WINDOW_MS // 60_000} min windows); no "
                    "baseline computes its aggregates, so its job/it is n/a (not comparable with the alarm rows).")
     out.write(textwrap.fill(legend, width=110) + "\n")
     return rows
 
 
-def _report(spec: BenchSpec, work: SimulationSpec, measurements: list[Measurement], latency: list[dict],
-            run_id: str, out: TextIO) -> dict:
+def _report(spec: BenchSpec, work: SimulationSpec, flow: SimulationSpec, measurements: list[Measurement],
+            latency: list[dict], run_id: str, out: TextIO) -> dict:
     rows = _throughput_table(measurements, out)
     report = {
         "run": run_id, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -279,11 +285,11 @@ def _report(spec: BenchSpec, work: SimulationSpec, measurements: list[Measuremen
                      "confluent-kafka": metadata.version("confluent-kafka"), "quixstreams": QUIXSTREAMS_VERSION},
         "workload": {"events": work.events * len(work.tenants), "tenants": len(work.tenants),
                      "sensors": len(work.tenants) * work.stations * work.datapoints, "window_s": 60},
-        "flow_workload": {"events": work.events * len(work.tenants), "tenants": len(work.tenants),
-                          "sensors": len(work.tenants) * len(FLOW_SENSORS), "window_s": FLOW_WINDOW_MS // 1000,
+        "flow_workload": {"events": flow.events * len(flow.tenants), "tenants": len(flow.tenants),
+                          "sensors": len(flow.tenants) * len(FLOW_SENSORS), "window_s": flow.window_ms // 1000,
                           "reading_every_s": FLOW_TICK_MS // 1000,
-                          "mix": f"clean: no bad or late readings, {work.out_of_order:.0%} out of order within the "
-                                 f"{work.out_of_orderness_ms // 1000} s bound"} if spec.flow else None,
+                          "mix": f"clean: no bad or late readings, {flow.out_of_order:.0%} out of order within the "
+                                 f"{flow.out_of_orderness_ms // 1000} s bound"} if spec.flow else None,
         "contenders": rows,
         "latency": _latency_report(spec.latency, latency, out) if spec.latency else None,
         "not_measured": _not_measured(spec),
