@@ -1,4 +1,5 @@
-"""Subprocess entry: run the alarm-rate job or the hand-written SQL baseline and print a JSON report.
+"""Subprocess entry: run the alarm-rate job, the flow-aggregates job or the hand-written SQL baseline and
+print a JSON report.
 
 Bounded (the default): read the offsets latest at start, report events and seconds from RUNNING
 to done. `--live`: run unbounded on the topics as they fill, print `ready` once Flink reports the
@@ -17,21 +18,39 @@ from pathlib import Path
 from bench.handwritten import handwritten_alarm_rate
 from bench.measure import READY
 from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings
+from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
+from jobs.flow_aggregates import DEFAULT_WINDOW as FLOW_WINDOW
+from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
+from jobs.pipeline import Job, RunSettings
+from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from stack.config import load_config
 from submit.local import pending_records, run_job, wait_interruptibly, when_running
+from submit.simulate import flow_topology
 
 
 def _announce_ready() -> None:
     print(READY, flush=True)
 
 
-def run_alarm_rate_job(tenants: list[str], parallelism: int, group: str, keyspace: str, window_s: int = 60,
-                       live: bool = False) -> dict:
+def tenantstream_job(kind: str, tenants: list[str], window_s: int | None = None) -> tuple[Job, ResultTable]:
+    """The job of `kind` ("job": alarm rate, "flow": flow aggregates with the simulated plant's sensors and
+    limits, planned) and its result table; windows of `window_s` seconds, or the job's own default."""
+    window = tumbling(seconds=window_s) if window_s else None
+    if kind == "flow":
+        metadata = metadata_from_assets(flow_topology(tenants), tenants)
+        return flow_aggregates_job(tenants, metadata, window or FLOW_WINDOW), FLOW_TABLE
+    return alarm_rate_job(tenants, window or ALARM_RATE_WINDOW), ALARM_RATE_TABLE
+
+
+def run_tenantstream_job(kind: str, tenants: list[str], parallelism: int, group: str, keyspace: str,
+                         window_s: int | None = None, live: bool = False) -> dict:
+    """Run the job of `kind` end to end: Flink on the mini-cluster, its results writer into Cassandra."""
+    job, table = tenantstream_job(kind, tenants, window_s)
     with tempfile.TemporaryDirectory(prefix="bench-ck-") as checkpoints:
-        report = run_job(alarm_rate_job(tenants, tumbling(seconds=window_s)), ALARM_RATE_TABLE, load_config(),
+        report = run_job(job, table, load_config(),
                          RunSettings(load_config().kafka.bootstrap, group_id=group, stop_at="" if live else "latest"),
                          Path(checkpoints), parallelism=parallelism, keyspace=keyspace,
                          on_running=_announce_ready if live else None)
@@ -64,21 +83,25 @@ def run_handwritten(tenants: list[str], parallelism: int, group: str, results_to
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("kind", choices=["job", "handwritten"])
+    parser.add_argument("kind", choices=["job", "flow", "handwritten"],
+                        help="job: the alarm-rate job, flow: the flow-aggregates job, handwritten: the SQL baseline")
     parser.add_argument("--tenants", required=True, help="comma-separated")
     parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument("--group", required=True, help="Kafka consumer group (new per run)")
     parser.add_argument("--keyspace", default="tenantstream_bench")
     parser.add_argument("--results-topic", default="bench.results.handwritten")
-    parser.add_argument("--window-s", type=int, default=60, help="tumbling window in seconds (default 60)")
+    parser.add_argument("--window-s", type=int, help="tumbling window in seconds (default: the job's own, 60 for "
+                        "the alarm rate and the hand-written baseline, 900 for flow)")
     parser.add_argument("--live", action="store_true",
                         help="run unbounded: print 'ready' once RUNNING, stop on SIGINT (Ctrl-C)")
     args = parser.parse_args()
     tenants = args.tenants.split(",")
-    if args.kind == "job":
-        report = run_alarm_rate_job(tenants, args.parallelism, args.group, args.keyspace, args.window_s, args.live)
+    if args.kind == "handwritten":
+        report = run_handwritten(tenants, args.parallelism, args.group, args.results_topic, args.window_s or 60,
+                                 args.live)
     else:
-        report = run_handwritten(tenants, args.parallelism, args.group, args.results_topic, args.window_s, args.live)
+        report = run_tenantstream_job(args.kind, tenants, args.parallelism, args.group, args.keyspace, args.window_s,
+                                      args.live)
     print(json.dumps(report))
 
 

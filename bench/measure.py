@@ -26,6 +26,7 @@ class Measurement:
     parallelism: int = 1
     wall_seconds: float = 0.0  # the whole subprocess, start-up included
     details: dict = field(default_factory=dict)
+    workload: str = "alarms"  # what it read: the alarm events ("alarms") or the plant's flow readings ("flow")
 
     @property
     def events_per_second(self) -> float:

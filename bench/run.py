@@ -2,7 +2,10 @@
 
 Throughput: events are produced once into fresh per-tenant topics; then each contender runs
 in a subprocess of its own (so its peak memory, JVM included, is its own) and reports events
-and seconds from its first record (or from Flink's RUNNING) to done.
+and seconds from its first record (or from Flink's RUNNING) to done. The flow-aggregates job is
+measured the same way on flow readings of the simulated plant (fewer: the job is far slower),
+produced once into the same tenants' flow topics; no baseline computes its aggregates, so it is
+compared with none.
 
 Latency (bench/latency.py): each windowing contender runs live, again in its own subprocess,
 on topics of its own while the probe appends events at a fixed rate below saturation and
@@ -11,6 +14,7 @@ times when each event's window result becomes visible.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -39,9 +43,18 @@ from bench.quix_env import QUIXSTREAMS_VERSION, quix_python
 from connectors.kafka import ensure_topics
 from stack.config import StackConfig
 from submit.local import writer_group
-from submit.simulate import SimulationSpec, alarm_events, produce
+from submit.simulate import (
+    FLOW_SENSORS,
+    FLOW_TICK_MS,
+    FLOW_WINDOW_MS,
+    SimulationSpec,
+    alarm_events,
+    flow_readings,
+    produce,
+)
 
 RESULTS_DIR = ROOT / "bench" / "results"
+ALARM_JOB, FLOW_JOB = "tenantstream alarm_rate", "tenantstream flow_aggregates"  # rows "<job> p<parallelism>"
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,10 @@ class BenchSpec:
     sensors: int = 10_000  # over all tenants
     parallelism: tuple[int, ...] = (1, 2)
     quix: bool = True
+    flow: bool = False  # the flow-aggregates job too, on the plant's flow readings (--flow)
+    # over all tenants; fewer than events: the flow job ran at ~800 readings/s at p1 after ~7 minutes of start-up
+    # (bench 6357f4, 10 tenants), and a contender has 30 minutes (run_measured)
+    flow_events: int = 200_000
     latency: LatencySpec | None = field(default_factory=LatencySpec)  # None: throughput only
 
 
@@ -65,51 +82,69 @@ def _workload(spec: BenchSpec, run_id: str) -> SimulationSpec:
                           malformed=0.0, late=0.0, old_schema=0.0, step_ms=max(1, 1000 // per_tenant))
 
 
+def _flow_workload(spec: BenchSpec, work: SimulationSpec) -> SimulationSpec:
+    """The flow readings: `spec.flow_events` over the alarm workload's tenants, as clean (no bad or late readings;
+    as many out of order within the bound). Each tenant's plant has len(FLOW_SENSORS) sensors, each reading
+    once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them)."""
+    return dataclasses.replace(work, events=spec.flow_events // len(work.tenants), window_ms=FLOW_WINDOW_MS)
+
+
 def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> dict:
     run_id = uuid.uuid4().hex[:6]
     work = _workload(spec, run_id)
+    flow = _flow_workload(spec, work)
     topics = [f"{t}.sensors.alarms" for t in work.tenants]
     total = work.events * len(work.tenants)
     bootstrap = cfg.kafka.bootstrap
     logs = RESULTS_DIR / f"bench-{run_id}.log"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out.write(f"bench {run_id}: {total:,} events, {len(work.tenants)} tenants, "
-              f"{len(work.tenants) * work.stations * work.datapoints:,} sensors; logs in {logs}\n")
-    ensure_topics(bootstrap, topics, cfg.kafka.partitions)
+              f"{len(work.tenants) * work.stations * work.datapoints:,} sensors"
+              + (f"; {flow.events * len(flow.tenants):,} flow readings, {len(flow.tenants) * len(FLOW_SENSORS):,} "
+                 "sensors" if spec.flow else "")
+              + f"; logs in {logs}\n")
+    flow_topics = [f"{t}.sensors.flow" for t in work.tenants] if spec.flow else []
+    ensure_topics(bootstrap, topics + flow_topics, cfg.kafka.partitions)
     produce(alarm_events(work), bootstrap, total)
+    if spec.flow:
+        produce(flow_readings(flow), bootstrap, flow.events * len(flow.tenants))
 
     py, env = sys.executable, {**os.environ, "PYTHONPATH": str(ROOT)}
-    contenders: list[tuple[str, int, list[str], dict]] = [
+
+    def flink(kind: str, p: int, tag: str, *args: str) -> list[str]:
+        return [py, "-m", "bench.flink_job", kind, "--tenants", ",".join(work.tenants), "--parallelism", str(p),
+                "--group", f"bench-{run_id}-{tag}{p}", *args]
+
+    contenders: list[tuple[str, int, list[str], str]] = [  # name, parallelism, argv, workload
         ("kafka consumer drain (ceiling)", 1,
-         [py, "-m", "bench.drain", "--topics", ",".join(topics), "--expected", str(total)], env)]
+         [py, "-m", "bench.drain", "--topics", ",".join(topics), "--expected", str(total)], "alarms")]
     for p in spec.parallelism:
         contenders.append((f"hand-written Flink SQL p{p}", p,
-                           [py, "-m", "bench.flink_job", "handwritten", "--tenants", ",".join(work.tenants),
-                            "--parallelism", str(p), "--group", f"bench-{run_id}-hw{p}",
-                            "--results-topic", f"bench-{run_id}.results.handwritten{p}"], env))
-        contenders.append((f"tenantstream alarm_rate p{p}", p,
-                           [py, "-m", "bench.flink_job", "job", "--tenants", ",".join(work.tenants),
-                            "--parallelism", str(p), "--group", f"bench-{run_id}-job{p}",
-                            "--keyspace", f"bench_{run_id}_{p}"], env))
+                           flink("handwritten", p, "hw", "--results-topic", f"bench-{run_id}.results.handwritten{p}"),
+                           "alarms"))
+        contenders.append((f"{ALARM_JOB} p{p}", p, flink("job", p, "job", "--keyspace", f"bench_{run_id}_{p}"),
+                           "alarms"))
     peer_args = ["--topics", ",".join(topics), "--expected", str(total)]
     if spec.quix:
         contenders.append(("Quix Streams (exactly-once)", 1,
                            [str(quix_python(cfg.cache_dir)), "bench/quix_baseline.py", *peer_args,
-                            "--output-topic", f"bench-{run_id}.results.quix"], env))
+                            "--output-topic", f"bench-{run_id}.results.quix"], "alarms"))
     contenders.append(("plain Python loop", 1, [py, "-m", "bench.plain_python", *peer_args,
-                                                "--output-topic", f"bench-{run_id}.results.plain"], env))
+                                                "--output-topic", f"bench-{run_id}.results.plain"], "alarms"))
+    contenders += [(f"{FLOW_JOB} p{p}", p, flink("flow", p, "flow", "--keyspace", f"bench_{run_id}_flow{p}"), "flow")
+                   for p in (spec.parallelism if spec.flow else ())]
 
     measurements = []
-    for i, (name, p, argv, child_env) in enumerate(contenders, 1):
+    for i, (name, p, argv, workload) in enumerate(contenders, 1):
         out.write(f"[{i}/{len(contenders)}] {name} ...")
         out.flush()
-        report, peak, wall = run_measured(argv, env=child_env, log=logs)
-        m = Measurement(name, report["events"], report["seconds"], peak, p, wall, details=report)
+        report, peak, wall = run_measured(argv, env=env, log=logs)
+        m = Measurement(name, report["events"], report["seconds"], peak, p, wall, details=report, workload=workload)
         measurements.append(m)
         out.write(f" {m.events_per_second:,.0f} events/s, peak {peak / 2**20:,.0f} MiB\n")
     latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism)
                if spec.latency else [])
-    return _report(spec, work, measurements, latency, run_id, out)
+    return _report(spec, work, flow, measurements, latency, run_id, out)
 
 
 @dataclass(frozen=True)
@@ -163,7 +198,7 @@ def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: st
             LiveContender(f"hand-written Flink SQL p{p}", tenants(hw),
                           [*flink("handwritten", hw, p), "--results-topic", f"bench-{run_id}.results.lat-hw{p}"],
                           [f"bench-{run_id}.results.lat-hw{p}"], decode_avro_result, parallelism=p),
-            LiveContender(f"tenantstream alarm_rate p{p}", tenants(job),
+            LiveContender(f"{ALARM_JOB} p{p}", tenants(job),
                           [*flink("job", job, p), "--keyspace", f"bench_{run_id}_lat"],
                           [f"{t}.results.alarm_rate" for t in tenants(job)], decode_avro_result,
                           writer_group=writer_group(group(f"job{p}")), parallelism=p)]
@@ -226,18 +261,30 @@ def _latency_columns(figures: dict) -> str:
             f"{_ms(figures['close_to_visible_p50_ms']):>10} {_ms(figures['close_to_visible_p99_ms']):>10}")
 
 
-def _report(spec: BenchSpec, work: SimulationSpec, measurements: list[Measurement], latency: list[dict],
-            run_id: str, out: TextIO) -> dict:
-    by_name = {m.name: m for m in measurements}
-    job = by_name.get("tenantstream alarm_rate p1")
+def _throughput_table(measurements: list[Measurement], out: TextIO) -> list[dict]:
+    """The throughput table (printed) and its JSON rows. job/it compares the alarm-rate job at p1 with the
+    contenders on the same alarm events; any other (the flow rows, or all without that job) gets n/a."""
+    job = next((m for m in measurements if m.name == f"{ALARM_JOB} p1"), None)
     rows = []
     out.write(f"\n{'contender':<34} {'events/s':>10} {'job/it':>7} {'peak MiB':>9} {'wall s':>7}\n")
     for m in measurements:
-        ratio = job.events_per_second / m.events_per_second if job and m.events_per_second else None
+        comparable = job is not None and m.workload == job.workload and m.events_per_second > 0
+        ratio = job.events_per_second / m.events_per_second if comparable else None
         rows.append({**m.as_dict(), "job_p1_ratio": ratio})
-        out.write(f"{m.name:<34} {m.events_per_second:>10,.0f} {ratio or 0:>7.2f} "
+        out.write(f"{m.name:<34} {m.events_per_second:>10,.0f} {'n/a' if ratio is None else f'{ratio:.2f}':>7} "
                   f"{m.peak_rss_bytes / 2**20:>9,.0f} {m.wall_seconds:>7.1f}\n")
-    out.write("job/it = the alarm-rate job's events/s at p1 over the contender's\n")
+    legend = "job/it = the alarm-rate job's events/s at p1 over the contender's, on the same alarm events."
+    if any(m.workload == "flow" for m in measurements):
+        legend += (f" {FLOW_JOB}: the flow-aggregates job end to end on flow readings of the simulated "
+                   f"plant ({len(FLOW_SENSORS)} sensors per tenant, {FLOW_WINDOW_MS // 60_000} min windows); no "
+                   "baseline computes its aggregates, so its job/it is n/a (not comparable with the alarm rows).")
+    out.write(textwrap.fill(legend, width=110) + "\n")
+    return rows
+
+
+def _report(spec: BenchSpec, work: SimulationSpec, flow: SimulationSpec, measurements: list[Measurement],
+            latency: list[dict], run_id: str, out: TextIO) -> dict:
+    rows = _throughput_table(measurements, out)
     report = {
         "run": run_id, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
@@ -247,6 +294,11 @@ def _report(spec: BenchSpec, work: SimulationSpec, measurements: list[Measuremen
                      "confluent-kafka": metadata.version("confluent-kafka"), "quixstreams": QUIXSTREAMS_VERSION},
         "workload": {"events": work.events * len(work.tenants), "tenants": len(work.tenants),
                      "sensors": len(work.tenants) * work.stations * work.datapoints, "window_s": 60},
+        "flow_workload": {"events": flow.events * len(flow.tenants), "tenants": len(flow.tenants),
+                          "sensors": len(flow.tenants) * len(FLOW_SENSORS), "window_s": flow.window_ms // 1000,
+                          "reading_every_s": FLOW_TICK_MS // 1000,
+                          "mix": f"clean: no bad or late readings, {flow.out_of_order:.0%} out of order within the "
+                                 f"{flow.out_of_orderness_ms // 1000} s bound"} if spec.flow else None,
         "contenders": rows,
         "latency": _latency_report(spec.latency, latency, out) if spec.latency else None,
         "not_measured": _not_measured(spec),
@@ -290,6 +342,12 @@ def _latency_report(spec: LatencySpec, rows: list[dict], out: TextIO) -> dict:
 
 def _not_measured(spec: BenchSpec) -> list[str]:
     notes = ["latency of the kafka consumer drain: it computes no windows, so no result becomes visible"]
+    if spec.flow:
+        notes += [f"{FLOW_JOB} against a baseline: the hand-written SQL, Quix Streams and plain Python baselines "
+                  "compute the alarm rate only, so the flow rows' job/it is n/a",
+                  f"{FLOW_JOB} latency: the latency phase runs the alarm-rate workload only"]
+    else:
+        notes.append(f"{FLOW_JOB}: skipped (run with --flow to measure it)")
     if spec.latency is None:
         notes.append("latency: skipped (--no-latency)")
     return notes

@@ -201,7 +201,8 @@ def _bench(args: argparse.Namespace) -> int:
     latency = None if args.no_latency else LatencySpec(rate=args.latency_rate, tenants=args.tenants,
                                                        measure_s=args.latency_seconds)
     run_bench(cfg, BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
-                             parallelism=tuple(args.parallelism), quix=not args.no_quix, latency=latency))
+                             parallelism=tuple(args.parallelism), quix=not args.no_quix, flow=args.flow,
+                             flow_events=args.flow_events, latency=latency))
     return 0
 
 
@@ -468,14 +469,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     latency = LatencySpec()
     bench = commands.add_parser(
-        "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python",
+        "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python, "
+                      "and the flow-aggregates job's throughput",
         description="Produce the same events once, then run each contender on them in its own process: a bare "
                     "Kafka consumer (the ceiling), hand-written Flink SQL, the alarm-rate job (end to end, into "
-                    "Cassandra and the results topics), Quix Streams and a plain Python loop. Prints events/s, "
-                    "ratios and peak memory. Then a latency phase for each contender that computes windows (the "
-                    "Flink ones at each --parallelism, Quix Streams, the plain loop): it runs live on topics of "
-                    f"its own ({latency.sensors:,} sensors) while events arrive at a fixed rate with event time = "
-                    "append time; prints p50/p99 of the time from an event's append to its window's result being "
+                    "Cassandra and the results topics), Quix Streams and a plain Python loop; with --flow also the "
+                    "flow-aggregates job end to end on flow readings of the simulated plant (no baseline: its ratio "
+                    "is n/a). Prints events/s, ratios and peak memory. Then a latency phase for each alarm-rate "
+                    "contender that computes windows (the Flink ones at each --parallelism, Quix Streams, the plain "
+                    f"loop): it runs live on topics of its own ({latency.sensors:,} sensors) while events arrive at a "
+                    "fixed rate with event time = append time; prints p50/p99 of the time from an event's append to "
+                    "its window's result being "
                     f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
                     "out-of-orderness), about 2.5 minutes per contender. Writes a JSON report under "
                     "bench/results/.")
@@ -491,6 +495,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency-seconds", type=_positive, default=latency.measure_s, metavar="S",
                        help=f"measured seconds of the latency phase per contender, after {latency.warmup_s:.0f} s "
                             f"of warm-up and before a {latency.tail_s:.0f} s tail (default {latency.measure_s:.0f})")
+    bench.add_argument("--flow-events", type=int, default=200_000,
+                       help="flow readings over all tenants for the flow-aggregates job (default 200,000: the job "
+                            "is far slower than the alarm-rate job, and each contender has 30 minutes)")
+    bench.add_argument("--flow", action="store_true",
+                       help="also measure the flow-aggregates job (off by default: with 10 tenants its plan takes "
+                            "minutes to build, a known problem of its per-sensor SQL)")
     bench.add_argument("--no-latency", action="store_true", help="skip the latency phase (throughput only)")
     bench.set_defaults(func=_bench)
 
