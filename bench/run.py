@@ -112,8 +112,7 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
     py, env = sys.executable, {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def flink(kind: str, p: int, tag: str, *args: str) -> list[str]:
-        return [py, "-m", "bench.flink_job", kind, "--tenants", ",".join(work.tenants), "--parallelism", str(p),
-                "--group", f"bench-{run_id}-{tag}{p}", *args]
+        return _flink_job_argv(kind, work.tenants, p, f"bench-{run_id}-{tag}{p}", *args)
 
     contenders: list[tuple[str, int, list[str], str]] = [  # name, parallelism, argv, workload
         ("kafka consumer drain (ceiling)", 1,
@@ -145,6 +144,12 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
     latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism)
                if spec.latency else [])
     return _report(spec, work, flow, measurements, latency, run_id, out)
+
+
+def _flink_job_argv(kind: str, tenants: Sequence[str], parallelism: int, group: str, *args: str) -> list[str]:
+    """The command line of a bench.flink_job contender (a Flink job in a subprocess of its own)."""
+    return [sys.executable, "-m", "bench.flink_job", kind, "--tenants", ",".join(tenants), "--parallelism",
+            str(parallelism), "--group", group, *args]
 
 
 @dataclass(frozen=True)
@@ -180,8 +185,8 @@ def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: st
         return tuple(f"l{run_id}{k}t{i}" for i in range(spec.tenants))
 
     def flink(kind: str, k: int, p: int) -> list[str]:
-        return [py, "-m", "bench.flink_job", kind, "--live", "--tenants", ",".join(tenants(k)), "--parallelism",
-                str(p), "--group", group(f"{kind}{p}"), "--window-s", str(spec.window_ms // 1000)]
+        return _flink_job_argv(kind, tenants(k), p, group(f"{kind}{p}"), "--live",
+                               "--window-s", str(spec.window_ms // 1000))
 
     def group(tag: str) -> str:
         return f"bench-{run_id}-lat{tag}"
