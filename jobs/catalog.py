@@ -1,13 +1,12 @@
 """The built-in jobs by name: what `tenantstream submit`, `writer` and `alerts` work with.
 
-Each is built for its tenants from the metadata store: the flow job takes its sensors from it and looks
-its element limits up in it while it runs (re-read every `refresh_s` seconds), the health job takes each
+Each is built for its tenants from the metadata store: the flow job looks its sensors and element limits up
+in it while it runs (re-read every `refresh_s` seconds), the health job takes each
 tenant's silence minutes (a window gap, fixed for the plan: a change takes a savepoint and a resubmit).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,7 +20,7 @@ from jobs.pipeline import Job
 from jobs.sensor_health import DEFAULT_WINDOW as HEALTH_WINDOW
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
 from operators.alerts import ALARM_RATE_ALERT, FLOW_BREACH_ALERT, AlertRule
-from operators.flow import LiveLimits, metadata_from_assets
+from operators.flow import LiveMetadata
 from operators.windows import Tumbling
 
 METADATA_REFRESH_S = 10.0  # how often a running job re-reads what it looks up in the metadata store
@@ -37,9 +36,8 @@ class BuiltInJob:
 
 
 def _flow(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore, refresh_s: float) -> Job:
-    metadata = metadata_from_assets(store.assets(tenants), tenants)
-    live = dataclasses.replace(metadata, limits=LiveLimits(store.uri, store.db.name, refresh_s))
-    return flow_aggregates_job(tenants, live, window or FLOW_WINDOW)
+    store.assets(tenants)  # LookupError for a tenant the store does not know
+    return flow_aggregates_job(tenants, LiveMetadata(store.uri, store.db.name, refresh_s), window or FLOW_WINDOW)
 
 
 def _health(tenants: Sequence[str], window: Tumbling | None, store: MetadataStore, _refresh_s: float) -> Job:

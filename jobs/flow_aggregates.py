@@ -16,11 +16,10 @@ tenant's name, a sensor not in the job's metadata or a reading whose element, ki
 it, a value that is not a finite number, negative power or energy, and an energy counter that went
 backwards without the reset marker.
 
-The job's metadata (which sensors exist, their element, kind and unit, and the elements' limits) is
-given when the job is planned: `operators.flow.metadata_from_assets` builds it from asset records, from
-an asset file or from the metadata store. A job planned from the store (`tenantstream submit`) looks
-the limits up while it runs (`LiveLimits`), so changed limits apply without a restart; a changed sensor
-takes a new plan (stop with a savepoint, resubmit).
+The job's metadata (its tenants' sensors with their element, kind and unit, and the elements' limits) is
+looked up while it runs: from the metadata store (`LiveMetadata`, re-read every few seconds, so new sensors
+and changed limits apply without a restart; what `tenantstream submit` plans) or fixed when the job is
+planned (`operators.flow.metadata_from_assets`, from an asset file).
 """
 
 from __future__ import annotations
@@ -30,10 +29,10 @@ from collections.abc import Sequence
 from connectors.results import ResultTable
 from jobs.pipeline import TOPIC_TENANT_COLUMN, Job
 from operators.flow import (
-    POWER,
     BreachFlags,
     CounterSteps,
-    FlowMetadata,
+    KnownSensors,
+    Metadata,
     ZeroEnergyWindows,
     flow_aggregates,
     flow_rules,
@@ -43,17 +42,18 @@ from operators.windows import Tumbling, tumbling
 DEFAULT_WINDOW = tumbling(minutes=15)
 
 
-def flow_aggregates_job(tenants: Sequence[str], metadata: FlowMetadata, window: Tumbling = DEFAULT_WINDOW) -> Job:
-    source = Job("flow", tenants=tuple(tenants)).source("flow", schema="flow_reading.v1", time="event_time",
-                                                         required=("sensor_id", "element_id", "kind", "unit"))
-    return (source
-            .validate(*flow_rules(metadata, source.topic_tenant_sql()))
-            .before_window(BreachFlags(metadata.limits, TOPIC_TENANT_COLUMN),
+def flow_aggregates_job(tenants: Sequence[str], metadata: Metadata, window: Tumbling = DEFAULT_WINDOW) -> Job:
+    return (Job("flow", tenants=tuple(tenants))
+            .source("flow", schema="flow_reading.v1", time="event_time",
+                    required=("sensor_id", "element_id", "kind", "unit"))
+            .validate(*flow_rules())
+            .before_window(KnownSensors(metadata, TOPIC_TENANT_COLUMN),
+                           BreachFlags(metadata, TOPIC_TENANT_COLUMN),
                            CounterSteps(TOPIC_TENANT_COLUMN, "rowtime"))
             .key_by("sensor_id", "element_id", "kind")
             .window(window)
             .aggregate(**flow_aggregates(window))
-            .after_window(ZeroEnergyWindows(tuple(metadata.of_kind(POWER)), TOPIC_TENANT_COLUMN))
+            .after_window(ZeroEnergyWindows(metadata, TOPIC_TENANT_COLUMN))
             .to_results("flow_result.v1"))
 
 

@@ -24,24 +24,26 @@ resets, so the previous accepted value is the running maximum of the sensor's re
 reset: three event-time OVER aggregates in the JVM (resets so far, running maximum, the previous row's
 running maximum), no Python per record. A window's increase is the sum of its steps.
 
-Windows without readings. A power sensor known to the job gets a row (readings 0, energy_kwh 0, mean
+Windows without readings. A power sensor of the metadata gets a row (readings 0, energy_kwh 0, mean
 NULL) for every window in which its tenant had results but it had no accepted reading: the tenant's
 other sensors are the clock. A window in which none of the tenant's sensors sent an accepted reading
 has no rows at all, since nothing tells the job that time passed for that tenant.
 
-Metadata. The sensors (which exist, their element, kind and unit) are rendered into the SQL as CASE and IN
-expressions when the job is planned, which suits the tens to hundreds of sensors of a tenant's job; a new
-sensor takes a new plan (stop with a savepoint, resubmit). Element limits, tuned far more often, are
-either planned the same way (`Limits`, from an asset file) or looked up by the running job in the metadata
-store (`LiveLimits`: a lookup join against the `tenantstream-mongodb` table of our Flink jar, which re-reads
-the tenants' elements every few seconds), so a changed limit applies to readings processed after the next
-refresh, without a restart. A reading's breach is decided when it is processed, so after a restore from a
-checkpoint, replayed readings are checked against the limits of that moment.
+Metadata. The running job looks each reading's sensor (does it exist, its element, kind and unit) and its
+element's limits up, and each closed window's power sensors: lookup joins against tables of our Flink jar
+that keep the documents in memory, so the plan has the same size for ten sensors or ten thousand. From
+the metadata store (`LiveMetadata`: the `tenantstream-mongodb` table re-reads the tenants' sensors and
+elements every few seconds), a new sensor or a changed limit applies to readings processed after the next
+refresh, without a restart; from an asset file (`PlannedMetadata`: the `tenantstream-documents` table) the
+metadata is fixed for the plan. A reading is checked when it is processed, so after a restore from a
+checkpoint, replayed readings are checked against the metadata of that moment. A reading of an unknown
+sensor is a dead letter only if it is on time; late, it goes to the late topic like any late reading.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import json
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -61,76 +63,113 @@ MS_PER_HOUR = 3_600_000
 
 
 @dataclass(frozen=True)
-class FlowSensor:
-    """A sensor a flow job accepts readings from, and what its readings must say."""
+class LiveMetadata:
+    """The tenants' sensors and elements as the metadata store holds them while the job runs, re-read every
+    `refresh_s` seconds (see the module's docstring)."""
 
-    tenant: str
-    sensor_id: str
-    element_id: str
-    kind: str
-    unit: str
+    uri: str
+    database: str
+    refresh_s: float = 10.0
+
+    def table_options(self, job: Job, collection: str) -> dict[str, str]:
+        return {"connector": "tenantstream-mongodb", "uri": self.uri, "database": self.database,
+                "collection": collection, "tenants": ";".join(job.tenants),
+                "refresh-interval": f"{int(self.refresh_s * 1000)} ms"}
 
 
-Bounds = tuple[float | None, float | None]  # (min, max); None is an open bound
+@dataclass(frozen=True)
+class PlannedMetadata:
+    """The tenants' sensors and elements fixed when the job is planned (e.g. from an asset file): the
+    documents the metadata store would hold, per collection, carried in the plan."""
+
+    documents: Mapping[str, tuple[Mapping[str, object], ...]]
+
+    def table_options(self, job: Job, collection: str) -> dict[str, str]:
+        return {"connector": "tenantstream-documents", "documents": json.dumps(self.documents[collection])}
+
+
+Metadata = LiveMetadata | PlannedMetadata
+
+
+def metadata_from_assets(assets: Assets, tenants: Collection[str]) -> PlannedMetadata:
+    """The metadata of `tenants` in asset records (an asset file's, or the store's), fixed for the plan."""
+    return PlannedMetadata({
+        "sensors": tuple(s.document() for s in assets.sensors if s.tenant in tenants),
+        "elements": tuple(e.document() for e in assets.elements if e.tenant in tenants)})
+
+
+def _lookup_table(job: Job, metadata: Metadata, name: str, collection: str, columns: Mapping[str, str],
+                  paths: Mapping[str, str] | None = None) -> str:
+    """A lookup table of `collection`: column -> type; a column reads the document field of its name, or the
+    dotted path `paths` gives it."""
+    return table_ddl(job.table(name), [f"`{c}` {t}" for c, t in columns.items()],
+                     {**metadata.table_options(job, collection),
+                      **{f"fields.{c}": path for c, path in (paths or {}).items()}})
+
+
+def _as_of_now(table: str, alias: str, reading: str = "r") -> str:
+    """A lookup of `table` as it is when the reading `reading` is processed."""
+    return f"`{table}` FOR SYSTEM_TIME AS OF {reading}.`{PROCESSING_TIME_COLUMN}` AS {alias}"
+
+
+def sensor_rule(tenant_column: str) -> Rule:
+    """Rejects a reading whose sensor the metadata does not know, or knows with another element, kind or unit
+    (what the sensor lookup found is in the columns `known_element`, `known_kind`, `known_unit`)."""
+    return Rule("CASE WHEN `known_kind` IS NULL THEN TRUE WHEN `element_id` = `known_element` AND `kind` = "
+                "`known_kind` AND `unit` = `known_unit` THEN FALSE ELSE TRUE END",
+                f"CASE WHEN `known_kind` IS NULL THEN 'unknown sensor: ' || `sensor_id` || ' is not a sensor of "
+                f"tenant ' || `{tenant_column}` ELSE 'sensor ' || `sensor_id` || ' is ' || CONCAT_WS(' ', "
+                "`known_element`, `known_kind`, `known_unit`) || ' in the metadata, the record says ' || "
+                "`element_id` || ' ' || `kind` || ' ' || `unit` END")
+
+
+@dataclass(frozen=True)
+class KnownSensors:
+    """Before the window: only readings of a sensor of their topic's tenant whose element, kind and unit are
+    those the metadata gives it; the others are dead letters with the reason."""
+
+    metadata: Metadata
+    tenant_column: str
+
+    def views(self, job: Job, on_time: str) -> list[str]:
+        sensors = job.table("sensors")
+        return [
+            _lookup_table(job, self.metadata, "sensors", "sensors",
+                          {c: "STRING" for c in ("tenant", "id", "element", "kind", "unit")}),
+            f"CREATE TEMPORARY VIEW `{job.table('sensor_checks')}` AS SELECT r.*, s.`element` AS `known_element`, "
+            f"s.`kind` AS `known_kind`, s.`unit` AS `known_unit` FROM `{on_time}` AS r "
+            f"LEFT JOIN {_as_of_now(sensors, 's')} ON s.`tenant` = r.`{self.tenant_column}` "
+            "AND s.`id` = r.`sensor_id`",
+            f"CREATE TEMPORARY VIEW `{self.window_input(job)}` AS SELECT * FROM `{job.table('sensor_checks')}` "
+            f"WHERE NOT ({sensor_rule(self.tenant_column).rejects})",
+        ]
+
+    def window_input(self, job: Job) -> str:
+        return job.table("known_sensors")
+
+    def rejected(self, job: Job) -> list[tuple[str, Rule]]:
+        return [(job.table("sensor_checks"), sensor_rule(self.tenant_column))]
 
 
 BREACHED = "breached"  # the reading lies outside its element's limits
 
 
 @dataclass(frozen=True)
-class Limits:
-    """Operating limits of elements, fixed when the job is planned: (tenant, element) -> (min, max)."""
-
-    bounds: Mapping[tuple[str, str], Bounds]
-
-    def flag_breaches(self, job: Job, readings: str, tenant_column: str) -> list[str]:
-        return [f"CREATE TEMPORARY VIEW `{job.table(BREACHED)}` AS SELECT *, {self.breached(tenant_column).sql} "
-                f"AS `{BREACHED}` FROM `{readings}`"]
-
-    def breached(self, tenant_column: str) -> Condition:
-        """True for a reading outside the limits of its element (`element_id` of the tenant in `tenant_column`)."""
-        branches = []
-        for (tenant, element), (low, high) in self.bounds.items():
-            tests = [f"`value` {op} {_double(bound)}" for op, bound in (("<", low), (">", high)) if bound is not None]
-            if tests:
-                branches.append(f"WHEN `{tenant_column}` = {sql_string(tenant)} AND `element_id` = "
-                                f"{sql_string(element)} THEN {' OR '.join(tests)}")
-        return Condition("outside its element's limits",
-                         f"CASE {' '.join(branches)} ELSE FALSE END" if branches else "FALSE")
-
-
-@dataclass(frozen=True)
-class LiveLimits:
-    """Operating limits of elements as the metadata store holds them while the job runs, re-read every
-    `refresh_s` seconds (a lookup join; see the module's docstring)."""
-
-    uri: str
-    database: str
-    refresh_s: float = 10.0
-
-    def flag_breaches(self, job: Job, readings: str, tenant_column: str) -> list[str]:
-        limits = job.table("limits")
-        options = {"connector": "tenantstream-mongodb", "uri": self.uri, "database": self.database,
-                   "collection": "elements", "tenants": ";".join(job.tenants),
-                   "refresh-interval": f"{int(self.refresh_s * 1000)} ms",
-                   "fields.low": "limits.min", "fields.high": "limits.max"}
-        columns = ["`tenant` STRING", "`id` STRING", "`low` DOUBLE", "`high` DOUBLE"]
-        return [table_ddl(limits, columns, options),
-                f"CREATE TEMPORARY VIEW `{job.table(BREACHED)}` AS SELECT r.*, "
-                f"(r.`value` < l.`low` OR r.`value` > l.`high`) IS TRUE AS `{BREACHED}` FROM `{readings}` AS r "
-                f"LEFT JOIN `{limits}` FOR SYSTEM_TIME AS OF r.`{PROCESSING_TIME_COLUMN}` AS l "
-                f"ON l.`tenant` = r.`{tenant_column}` AND l.`id` = r.`element_id`"]
-
-
-@dataclass(frozen=True)
 class BreachFlags:
     """Before the window: each reading flagged `breached` by the limits of its element."""
 
-    limits: Limits | LiveLimits
+    metadata: Metadata
     tenant_column: str
 
-    def views(self, job: Job, on_time: str) -> list[str]:
-        return self.limits.flag_breaches(job, on_time, self.tenant_column)
+    def views(self, job: Job, readings: str) -> list[str]:
+        limits = job.table("limits")
+        return [_lookup_table(job, self.metadata, "limits", "elements",
+                              {"tenant": "STRING", "id": "STRING", "low": "DOUBLE", "high": "DOUBLE"},
+                              {"low": "limits.min", "high": "limits.max"}),
+                f"CREATE TEMPORARY VIEW `{self.window_input(job)}` AS SELECT r.*, "
+                f"(r.`value` < l.`low` OR r.`value` > l.`high`) IS TRUE AS `{BREACHED}` FROM `{readings}` AS r "
+                f"LEFT JOIN {_as_of_now(limits, 'l')} ON l.`tenant` = r.`{self.tenant_column}` "
+                "AND l.`id` = r.`element_id`"]
 
     def window_input(self, job: Job) -> str:
         return job.table(BREACHED)
@@ -139,60 +178,15 @@ class BreachFlags:
         return []
 
 
-@dataclass(frozen=True)
-class FlowMetadata:
-    """What a flow job knows of its tenants' assets: the sensors it accepts and the elements' limits."""
-
-    sensors: tuple[FlowSensor, ...]
-    limits: Limits | LiveLimits
-
-    def of_kind(self, kind: str) -> list[FlowSensor]:
-        return [s for s in self.sensors if s.kind == kind]
-
-
-def metadata_from_assets(assets: Assets, tenants: Collection[str]) -> FlowMetadata:
-    """The flow metadata of `tenants` from asset records.
-
-    The seam to the metadata store: an asset file gives these records, and so do MetadataStore.elements()
-    and .sensors(), so a job fed from MongoDB builds `Assets` from the store and calls this.
-    """
-    return FlowMetadata(
-        tuple(FlowSensor(s.tenant, s.id, s.element, s.kind, s.unit) for s in assets.sensors if s.tenant in tenants),
-        Limits({(e.tenant, e.id): (e.limits.min, e.limits.max) for e in assets.elements
-                if e.tenant in tenants and e.limits is not None}))
-
-
-def flow_rules(metadata: FlowMetadata, topic_tenant: str) -> list[Rule]:
-    """Why a reading is bad, beyond the pipeline's own rules; `topic_tenant` is the SQL of its topic's tenant."""
+def flow_rules() -> list[Rule]:
+    """Why a reading is bad whatever its sensor, beyond the pipeline's own rules."""
     return [
-        Rule(f"NOT ({_known_sensor(metadata, topic_tenant)})",
-             f"'unknown sensor: ' || `sensor_id` || ' is not a sensor of tenant ' || {topic_tenant}"),
-        Rule(_per_sensor(metadata, topic_tenant, lambda s: f"`element_id` <> {sql_string(s.element_id)} OR `kind` <> "
-                         f"{sql_string(s.kind)} OR `unit` <> {sql_string(s.unit)}", "FALSE"),
-             "'sensor ' || `sensor_id` || ' is ' || " +
-             _per_sensor(metadata, topic_tenant, lambda s: sql_string(f"{s.element_id} {s.kind} {s.unit}"), "''") +
-             " || ' in the metadata, the record says ' || `element_id` || ' ' || `kind` || ' ' || `unit`"),
         Rule.because("`value` IS NULL", "missing value"),
         Rule("`value` - `value` <> 0", "'value is not a finite number: ' || CAST(`value` AS STRING)"),
         Rule(f"`kind` IN ({sql_string(POWER)}, {sql_string(ENERGY_COUNTER)}) AND `value` < 0",
              f"CASE WHEN `kind` = {sql_string(POWER)} THEN 'negative power: ' ELSE 'negative energy: ' END || "
              "CAST(`value` AS STRING) || ' ' || `unit`"),
     ]
-
-
-def _known_sensor(metadata: FlowMetadata, topic_tenant: str) -> str:
-    ids: dict[str, list[str]] = {}
-    for s in metadata.sensors:
-        ids.setdefault(s.tenant, []).append(sql_string(s.sensor_id))
-    return " OR ".join(f"({topic_tenant} = {sql_string(t)} AND `sensor_id` IN ({', '.join(i)}))"
-                       for t, i in ids.items()) or "FALSE"
-
-
-def _per_sensor(metadata: FlowMetadata, topic_tenant: str, then: Callable[[FlowSensor], str], otherwise: str) -> str:
-    """A CASE over the known sensors: `then(sensor)` for a reading of that sensor, else `otherwise`."""
-    branches = " ".join(f"WHEN {topic_tenant} = {sql_string(s.tenant)} AND `sensor_id` = {sql_string(s.sensor_id)} "
-                        f"THEN {then(s)}" for s in metadata.sensors)
-    return f"CASE {branches} ELSE {otherwise} END" if branches else otherwise
 
 
 def kind_is(*kinds: str) -> Condition:
@@ -279,46 +273,38 @@ BACKWARDS = Rule("`reset` IS NOT TRUE AND `previous_peak` IS NOT NULL AND `value
 
 @dataclass(frozen=True)
 class ZeroEnergyWindows:
-    """After the window: a row for each known power sensor without readings in a window its tenant has rows in."""
+    """After the window: a row for each power sensor of the metadata without readings in a window its tenant
+    has rows in."""
 
-    sensors: tuple[FlowSensor, ...]  # the power sensors
+    metadata: Metadata
     tenant_column: str
 
     def views(self, job: Job, windows: str) -> list[str]:
-        if not self.sensors:
-            return []
         times, clock = job.table("result_times"), job.table("clock")
         return [
+            _lookup_table(job, self.metadata, "power_sensors", "sensors",
+                          {c: "STRING" for c in ("tenant", "id", "element", "kind")}),
             # a window's rows again as records at its last millisecond, to window them once more per tenant
             f"CREATE TEMPORARY VIEW `{times}` AS SELECT `{self.tenant_column}`, `sensor_id`, `kind`, "
             f"`window_time` AS `result_time` FROM `{windows}`",
-            f"CREATE TEMPORARY VIEW `{clock}` AS SELECT `{self.tenant_column}`, window_start, window_end, window_time, "
+            f"CREATE TEMPORARY VIEW `{clock}` AS SELECT *, PROCTIME() AS `{PROCESSING_TIME_COLUMN}` FROM ("
+            f"SELECT `{self.tenant_column}`, window_start, window_end, window_time, "
             f"ARRAY_AGG(`sensor_id`) FILTER (WHERE {kind_is(POWER).sql}) AS `powered` "
             f"FROM {job.tumbling.tvf_sql(f'`{times}`', 'result_time')} "
-            f"GROUP BY `{self.tenant_column}`, window_start, window_end, window_time",
+            f"GROUP BY `{self.tenant_column}`, window_start, window_end, window_time)",
         ]
 
     def rows(self, job: Job, windows: str) -> str:
-        if not self.sensors:
-            return f"SELECT * FROM `{windows}`"
-        values = {self.tenant_column: f"c.`{self.tenant_column}`", "sensor_id": "p.`sensor_id`",
-                  "element_id": "p.`element_id`", "kind": sql_string(POWER), "window_start": "c.window_start",
+        values = {self.tenant_column: f"c.`{self.tenant_column}`", "sensor_id": "p.`id`",
+                  "element_id": "p.`element`", "kind": sql_string(POWER), "window_start": "c.window_start",
                   "window_end": "c.window_end", "window_time": "c.window_time", **EMPTY_POWER_WINDOW}
         columns = [self.tenant_column, *job.keys, "window_start", "window_end", "window_time",
                    *(name for name, _ in job.aggregates)]
         fill = ", ".join(f"{values[c]} AS `{c}`" for c in columns)
         return (f"SELECT * FROM `{windows}` UNION ALL SELECT {fill} FROM `{job.table('clock')}` AS c "
-                f"CROSS JOIN UNNEST({self._sensors_of_tenant()}) AS p(`sensor_id`, `element_id`) "
-                f"WHERE c.`powered` IS NULL OR NOT ARRAY_CONTAINS(c.`powered`, p.`sensor_id`)")
-
-    def _sensors_of_tenant(self) -> str:
-        """An array of (sensor, element) rows per tenant (strings cast, or Flink types the array CHAR(n))."""
-        by_tenant: dict[str, list[str]] = {}
-        for s in self.sensors:
-            by_tenant.setdefault(s.tenant, []).append(
-                f"ROW(CAST({sql_string(s.sensor_id)} AS STRING), CAST({sql_string(s.element_id)} AS STRING))")
-        branches = " ".join(f"WHEN {sql_string(t)} THEN ARRAY[{', '.join(rows)}]" for t, rows in by_tenant.items())
-        return f"CASE c.`{self.tenant_column}` {branches} END"
+                f"JOIN {_as_of_now(job.table('power_sensors'), 'p', 'c')} ON p.`tenant` = c.`{self.tenant_column}` "
+                f"AND p.`kind` = {sql_string(POWER)} "
+                f"WHERE c.`powered` IS NULL OR NOT ARRAY_CONTAINS(c.`powered`, p.`id`)")
 
 
 def _double(value: float) -> str:

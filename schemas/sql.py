@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+from operators.validation import sql_string
 from schemas.codec import schema
 
 _PRIMITIVES = {"string": "STRING", "double": "DOUBLE", "float": "FLOAT", "int": "INT", "long": "BIGINT",
@@ -39,5 +40,5 @@ def flink_columns(schema_name: str) -> list[str]:
 def table_ddl(name: str, columns: Iterable[str], options: Mapping[str, str]) -> str:
     """CREATE TABLE for a Flink SQL table with the given column lines and WITH options."""
     cols = ",\n  ".join(columns)
-    opts = ",\n  ".join(f"'{k}' = '{v}'" for k, v in options.items())
+    opts = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
     return f"CREATE TEMPORARY TABLE `{name}` (\n  {cols}\n) WITH (\n  {opts}\n)"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.flink import CheckpointSettings, streaming_table_env
-from jobs.pipeline import Job, routing_views, source_ddl
+from jobs.pipeline import Job, declare, routing_views, source_ddl
 
 
 def iso(ms: int | None) -> str | None:
@@ -30,7 +30,7 @@ def run_over_file(job: Job, columns: list[str], path: Path, out_of_orderness_s: 
     env.execute_sql(source_ddl(job, columns, {"connector": "filesystem", "path": str(path), "format": "json",
                                               "json.timestamp-format.standard": "ISO-8601"}, out_of_orderness_s))
     for view in routing_views(job):
-        env.execute_sql(view)
+        declare(env, view)
 
     def rows(query: str) -> list:
         with env.execute_sql(query).collect() as results:

@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from operators.flow import FlowMetadata
+from operators.flow import PlannedMetadata
 from tests.oracle import Outcome, bad_time, decoded, route
 
 COUNTER, POWER = "energy_counter", "power"
@@ -41,8 +41,8 @@ class FlowReading:
     reset: bool = False
 
 
-def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
-    """Why the record is bad before any counter state is looked at, or None."""
+def invalid_reason(r: FlowReading) -> str | None:
+    """Why the record is bad whatever its sensor, or None."""
     if r.decode_error is not None:
         return r.decode_error
     for name in ("sensor_id", "element_id", "kind", "unit"):
@@ -52,12 +52,6 @@ def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
         return "bad timestamp"
     if r.tenant and r.tenant != r.topic_tenant:
         return "unknown tenant"
-    known = {(s.tenant, s.sensor_id): s for s in metadata.sensors}
-    sensor = known.get((r.topic_tenant, r.sensor_id))
-    if sensor is None:
-        return "unknown sensor"
-    if (sensor.element_id, sensor.kind, sensor.unit) != (r.element_id, r.kind, r.unit):
-        return f"sensor {r.sensor_id} is {sensor.element_id} {sensor.kind} {sensor.unit} in the metadata"
     if r.value is None:
         return "missing value"
     if not math.isfinite(r.value):
@@ -67,9 +61,30 @@ def invalid_reason(r: FlowReading, metadata: FlowMetadata) -> str | None:
     return None
 
 
-def flow_aggregates(readings: list[FlowReading], metadata: FlowMetadata, window_ms: int,
+def sensor_mismatch(r: FlowReading, metadata: PlannedMetadata) -> str | None:
+    """Why an on-time record's sensor is not one the metadata knows as the record describes it, or None."""
+    sensor = _sensors(metadata).get((r.topic_tenant, r.sensor_id))
+    if sensor is None:
+        return "unknown sensor"
+    if (sensor["element"], sensor["kind"], sensor["unit"]) != (r.element_id, r.kind, r.unit):
+        return f"sensor {r.sensor_id} is {sensor['element']} {sensor['kind']} {sensor['unit']} in the metadata"
+    return None
+
+
+def _sensors(metadata: PlannedMetadata) -> dict[tuple[str, str], dict]:
+    return {(d["tenant"], d["id"]): d for d in metadata.documents["sensors"]}
+
+
+def flow_aggregates(readings: list[FlowReading], metadata: PlannedMetadata, window_ms: int,
                     out_of_orderness_ms: int) -> Outcome:
-    on_time, late, invalid = route(readings, lambda r: invalid_reason(r, metadata), out_of_orderness_ms)
+    routed_on_time, late, invalid = route(readings, invalid_reason, out_of_orderness_ms)
+    on_time = []
+    for r in routed_on_time:
+        reason = sensor_mismatch(r, metadata)
+        if reason:
+            invalid[r.offset] = reason
+        else:
+            on_time.append(r)
     steps = _counter_steps([r for r in on_time if r.kind == COUNTER], invalid)
     groups: dict[Key, list[FlowReading]] = defaultdict(list)
     for r in on_time:
@@ -103,10 +118,11 @@ def _counter_steps(counters: list[FlowReading], invalid: dict[int, str]) -> dict
     return steps
 
 
-def _row(readings: list[FlowReading], key: Key, metadata: FlowMetadata, steps: dict[int, float],
+def _row(readings: list[FlowReading], key: Key, metadata: PlannedMetadata, steps: dict[int, float],
          window_ms: int) -> Row:
     tenant, _, element, kind, _, _ = key
-    low, high = metadata.limits.bounds.get((tenant, element), (None, None))
+    limits = {(d["tenant"], d["id"]): d["limits"] or {} for d in metadata.documents["elements"]}
+    low, high = limits.get((tenant, element), {}).get("min"), limits.get((tenant, element), {}).get("max")
     breaches = sum((low is not None and r.value < low) or (high is not None and r.value > high) for r in readings)
     values = [r.value for r in readings]
     total, n = sum(values), len(values)
@@ -119,13 +135,13 @@ def _row(readings: list[FlowReading], key: Key, metadata: FlowMetadata, steps: d
     return n, breaches, None, total / n, None, None, None, total / n * (window_ms / 3_600_000)
 
 
-def _empty_power_windows(windows: dict[Key, Row], metadata: FlowMetadata) -> dict[Key, Row]:
+def _empty_power_windows(windows: dict[Key, Row], metadata: PlannedMetadata) -> dict[Key, Row]:
     """A zero-energy row for each power sensor without readings in a window its tenant has rows in."""
     clock = {(k[0], k[4], k[5]) for k in windows}
     seen = {(k[0], k[1], k[4]) for k in windows}
-    return {(tenant, s.sensor_id, s.element_id, POWER, start, end): (0, 0, None, None, None, None, None, 0.0)
-            for tenant, start, end in clock for s in metadata.sensors
-            if s.tenant == tenant and s.kind == POWER and (tenant, s.sensor_id, start) not in seen}
+    return {(tenant, s["id"], s["element"], POWER, start, end): (0, 0, None, None, None, None, None, 0.0)
+            for tenant, start, end in clock for s in metadata.documents["sensors"]
+            if s["tenant"] == tenant and s["kind"] == POWER and (tenant, s["id"], start) not in seen}
 
 
 def rows_match(actual: dict[Key, Row], expected: dict[Key, Row], rel: float = 1e-9) -> list[str]:

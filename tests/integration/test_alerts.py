@@ -191,7 +191,7 @@ def test_flow_breach_alerts_once_per_window_and_sensor_against_the_threshold_of_
     readings = flow_readings_from(first + second)
     metadata = metadata_from_assets(plant, [tenant])
     windows = closed(flow_aggregates(readings, metadata, 60_000, 5_000).windows,
-                     final_watermark(readings, lambda r: invalid_reason(r, metadata), 5_000),
+                     final_watermark(readings, invalid_reason, 5_000),
                      lambda key: window_closed_at(key[5]))
     threshold = {T0_MS: 0.5, T0_MS + 60_000: 0.7}
     shares = {(key[1], key[4]): row[1] / row[0] for key, row in windows.items() if row[0]}

@@ -80,7 +80,7 @@ def test_flow_job_killed_mid_stream_and_restored_from_checkpoint_equals_the_orac
     records = scripted_readings(tenant)
     readings = flow_readings_from(records)
     everything = flow_aggregates(readings, metadata, WINDOW.size_ms, 5_000)
-    watermark = final_watermark(readings, lambda r: invalid_reason(r, metadata), 5_000)
+    watermark = final_watermark(readings, invalid_reason, 5_000)
     expected = closed(everything.windows, watermark, lambda key: window_closed_at(key[5]))
 
     def feed(_killed: threading.Event) -> None:

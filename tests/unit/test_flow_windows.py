@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from jobs.flow_aggregates import flow_aggregates_job
 from jobs.pipeline import diverted_query, results_query
-from operators.flow import FlowMetadata, FlowSensor, Limits, metadata_from_assets
+from operators.flow import PlannedMetadata, metadata_from_assets
 from operators.windows import tumbling
 from schemas.sql import flink_columns
 from tests.flink_local import epoch_ms, iso, run_over_file
@@ -24,8 +25,17 @@ DELAY_S = 120
 START = 1_767_240_000_000  # 2026-01-01T04:00:00Z, a window edge
 MINUTE = 60_000
 
-METADATA = FlowMetadata(
-    (FlowSensor("acme", "flow-1", "pump-1", "non_additive", "m3/h"),
+
+
+class FlowSensor(NamedTuple):
+    tenant: str
+    sensor_id: str
+    element_id: str
+    kind: str
+    unit: str
+
+
+SENSORS = (FlowSensor("acme", "flow-1", "pump-1", "non_additive", "m3/h"),
      FlowSensor("acme", "vol-1", "pipe-1", "additive", "m3"),
      FlowSensor("acme", "meter-1", "pump-1", "energy_counter", "kWh"),
      FlowSensor("acme", "power-1", "ship-1", "power", "kW"),
@@ -35,10 +45,17 @@ METADATA = FlowMetadata(
      FlowSensor("initech", "level", "basin", "non_additive", "m"),
      FlowSensor("initech", "volume", "pipe", "additive", "m3"),
      FlowSensor("initech", "meter", "ship", "energy_counter", "kWh"),
-     FlowSensor("initech", "shore", "ship", "power", "kW")),
-    Limits({("acme", "pump-1"): (0.0, 100.0), ("acme", "pipe-1"): (None, 5.0), ("acme", "ship-1"): (0.0, 500.0),
-            ("globex", "basin-1"): (0.5, 6.0), ("initech", "basin"): (0.5, 6.0)}))
-RANDOM_SENSORS = [s for s in METADATA.sensors if s.tenant != "initech"]
+     FlowSensor("initech", "shore", "ship", "power", "kW"))
+LIMITS = {("acme", "pump-1"): {"min": 0.0, "max": 100.0}, ("acme", "pipe-1"): {"max": 5.0},
+          ("acme", "ship-1"): {"min": 0.0, "max": 500.0}, ("globex", "basin-1"): {"min": 0.5, "max": 6.0},
+          ("initech", "basin"): {"min": 0.5, "max": 6.0}}
+# the documents the metadata store would hold: the job reads them from its plan (a `tenantstream-documents` table)
+METADATA = PlannedMetadata({
+    "sensors": tuple({"tenant": s.tenant, "id": s.sensor_id, "element": s.element_id, "kind": s.kind, "unit": s.unit}
+                     for s in SENSORS),
+    "elements": tuple({"tenant": tenant, "id": element, "limits": limits}
+                      for (tenant, element), limits in LIMITS.items())})
+RANDOM_SENSORS = [s for s in SENSORS if s.tenant != "initech"]
 
 # initech, by hand: (ms after 04:00, sensor, value, reset)
 HAND = [(0, "level", 1.0, False), (1 * MINUTE, "volume", 1.5, False), (2 * MINUTE, "meter", 100.0, False),
@@ -61,7 +78,7 @@ def randomized_readings(seed: int, n: int = 2000) -> list[FlowReading]:
         now += rng.choice([0, 5_000, 20_000, MINUTE, 90_000])
         while hand and START + hand[0][0] <= now:
             after, sensor_id, value, reset = hand.pop(0)
-            s = next(s for s in METADATA.sensors if s.sensor_id == sensor_id)
+            s = next(s for s in SENSORS if s.sensor_id == sensor_id)
             t = START + after
             readings.append(FlowReading(len(readings), t + 5, "initech", None, "initech", sensor_id, s.element_id,
                                         s.kind, t, value, s.unit, reset))
@@ -233,11 +250,12 @@ def test_the_metadata_comes_from_asset_records_of_the_jobs_tenants():
     from submit.assets import read_assets
 
     metadata = metadata_from_assets(read_assets(Path("stack/assets.example.yaml")), ["globex"])
-    assert {s.sensor_id: (s.element_id, s.kind, s.unit) for s in metadata.sensors} == {
+    assert {d["id"]: (d["element"], d["kind"], d["unit"]) for d in metadata.documents["sensors"]} == {
         "aurora-shore-power": ("mv-aurora", "power", "kW"),
         "aurora-shore-energy": ("mv-aurora", "energy_counter", "kWh"),
         "bts-harbour-temp": ("bts-harbour", "non_additive", "degC")}
-    assert metadata.limits.bounds == {}  # globex's elements have no limits
+    assert all(d["limits"] is None for d in metadata.documents["elements"])  # globex's elements have none
     acme = metadata_from_assets(read_assets(Path("stack/assets.example.yaml")), ["acme"])
-    assert acme.limits.bounds[("acme", "main-pipe")] == (None, 10)
-    assert acme.limits.breached("t").sql.count("WHEN") == 4  # the valve has no limits
+    limits = {d["id"]: d["limits"] for d in acme.documents["elements"]}
+    assert limits["main-pipe"] == {"max": 10}
+    assert {d["tenant"] for d in (*acme.documents["elements"], *acme.documents["sensors"])} == {"acme"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -81,3 +82,28 @@ def test_the_flow_plan_reads_and_writes_only_its_tenants_flow_topics_exactly_onc
     assert sum("'sink.delivery-guarantee' = 'exactly-once'" in d for d in ddl) == 2
     # the dead letters: the source's rejects and the energy counters that went backwards
     assert " UNION ALL " in inserts[1] and "`flow__counter_steps`" in inserts[1]
+    # the sensor check, the element limits and the power sensors: three lookups of the metadata
+    assert sum("'connector' = 'tenantstream-documents'" in d for d in ddl) == 3
+
+
+def test_the_flow_plan_names_no_sensor_and_keeps_its_size_as_sensors_are_added():
+    """The sensors and limits are looked up while the job runs, so the statements that compute (views and
+    inserts) are the same for 2 tenants of 4 sensors and 40 tenants of 400 (only topics and documents grow)."""
+    from jobs.flow_aggregates import flow_aggregates_job
+    from operators.flow import LiveMetadata, metadata_from_assets
+    from submit.simulate import flow_topology
+
+    def computing_statements(tenants: list[str], sensors_each: int) -> str:
+        plant = flow_topology(tenants)
+        sensors = tuple(dataclasses.replace(s, id=f"{s.id}-{i}") for s in plant.sensors for i in range(sensors_each))
+        ddl, inserts = plan(flow_aggregates_job(tenants, metadata_from_assets(
+            dataclasses.replace(plant, sensors=sensors), tenants)), RunSettings())
+        views = [d for d in ddl if d.startswith("CREATE TEMPORARY VIEW")]
+        assert not any(s.id in text for s in sensors for text in views + inserts)
+        return "\n".join(views + inserts)
+
+    assert computing_statements(["acme", "globex"], 1) == computing_statements([f"t{i:02}" for i in range(40)], 100)
+    live, _ = plan(flow_aggregates_job(["acme"], LiveMetadata("mongodb://127.0.0.1:27017", "tenantstream")),
+                   RunSettings())
+    lookups = [d for d in live if "'connector' = 'tenantstream-mongodb'" in d]
+    assert len(lookups) == 3 and all("'tenants' = 'acme'" in d and "documents" not in d for d in lookups)

@@ -5,9 +5,6 @@ import org.apache.flink.table.data.RowData;
 import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.LookupFunction;
 
-import com.mongodb.client.MongoClient;
-import com.mongodb.client.MongoClients;
-import com.mongodb.client.model.Filters;
 import org.bson.Document;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,26 +22,26 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Answers lookups from an in-memory copy of the collection's documents, which a background thread
- * replaces whole every refresh interval. A lookup never waits for MongoDB; if a refresh fails, the
- * last copy stays in use and the failure is logged. The first copy is read in open(), so the job's
- * first records already see the metadata, and a job whose metadata server is unreachable fails to start.
+ * Answers lookups from an in-memory copy of the source's documents, which a background thread
+ * replaces whole every refresh interval (if it has one). A lookup never waits for MongoDB;
+ * if a refresh fails, the last copy stays in use and the failure is logged. The first copy is read in
+ * open(), so the job's first records already see the metadata, and a job whose metadata server is
+ * unreachable fails to start.
  */
-public class MongoLookupFunction extends LookupFunction {
+public class DocumentLookupFunction extends LookupFunction {
     private static final long serialVersionUID = 1L;
-    private static final Logger LOG = LoggerFactory.getLogger(MongoLookupFunction.class);
+    private static final Logger LOG = LoggerFactory.getLogger(DocumentLookupFunction.class);
 
-    private final MongoCollectionSpec spec;
+    private final DocumentSource source;
     private final DocumentRows rows;
     private final int[] keys;
     private final Duration refreshInterval;
 
-    private transient MongoClient client;
     private transient ScheduledExecutorService refresher;
     private transient volatile Map<List<Object>, List<RowData>> byKey;
 
-    MongoLookupFunction(MongoCollectionSpec spec, DocumentRows rows, int[] keys, Duration refreshInterval) {
-        this.spec = spec;
+    DocumentLookupFunction(DocumentSource source, DocumentRows rows, int[] keys, Duration refreshInterval) {
+        this.source = source;
         this.rows = rows;
         this.keys = keys;
         this.refreshInterval = refreshInterval;
@@ -52,14 +49,17 @@ public class MongoLookupFunction extends LookupFunction {
 
     @Override
     public void open(FunctionContext context) throws Exception {
-        client = MongoClients.create(spec.uri);
+        source.open();
         try {
             byKey = read();
         } catch (RuntimeException e) {
-            throw new IOException("cannot read the lookup table " + spec + ": " + e.getMessage(), e);
+            throw new IOException("cannot read the lookup table " + source + ": " + e.getMessage(), e);
+        }
+        if (refreshInterval == null) {
+            return;
         }
         refresher = Executors.newSingleThreadScheduledExecutor(runnable -> {
-            Thread thread = new Thread(runnable, "tenantstream-mongodb refresh " + spec.collection);
+            Thread thread = new Thread(runnable, "tenantstream lookup refresh " + source);
             thread.setDaemon(true);
             return thread;
         });
@@ -71,21 +71,20 @@ public class MongoLookupFunction extends LookupFunction {
         try {
             byKey = read();
         } catch (RuntimeException e) {
-            LOG.warn("refresh of {} failed; the previous copy stays in use: {}", spec, e.toString());
+            LOG.warn("refresh of {} failed; the previous copy stays in use: {}", source, e.toString());
         }
     }
 
     private Map<List<Object>, List<RowData>> read() {
         Map<List<Object>, List<RowData>> copy = new HashMap<>();
         int skipped = 0;
-        for (Document document : client.getDatabase(spec.database).getCollection(spec.collection)
-                .find(Filters.in("tenant", spec.tenants))) {
+        for (Document document : source.documents()) {
             RowData row;
             try {
                 row = rows.row(document);
             } catch (IllegalArgumentException e) {
                 skipped++;
-                LOG.warn("{}: document {} skipped: {}", spec, document.get("_id"), e.getMessage());
+                LOG.warn("{}: document {} skipped: {}", source, document.get("_id"), e.getMessage());
                 continue;
             }
             List<Object> key = new ArrayList<>(keys.length);
@@ -94,7 +93,7 @@ public class MongoLookupFunction extends LookupFunction {
             }
             copy.computeIfAbsent(key, k -> new ArrayList<>(1)).add(row);
         }
-        LOG.info("read {} keys of {} ({} documents skipped)", copy.size(), spec, skipped);
+        LOG.info("read {} keys of {} ({} documents skipped)", copy.size(), source, skipped);
         return copy;
     }
 
@@ -117,8 +116,6 @@ public class MongoLookupFunction extends LookupFunction {
         if (refresher != null) {
             refresher.shutdownNow();
         }
-        if (client != null) {
-            client.close();
-        }
+        source.close();
     }
 }
