@@ -155,11 +155,11 @@ def _job(args: argparse.Namespace) -> tuple[Job, ResultTable | tuple[ResultTable
                                  silence_minutes=lambda tenant: silence.get(tenant, silence[""])), SENSOR_HEALTH_TABLES
     if args.job == "flow_aggregates":
         assets = read_assets(Path(args.assets)) if args.assets else flow_topology(args.tenants)
-        metadata = metadata_from_assets(assets, args.tenants)
-        for tenant in sorted(set(args.tenants) - {s.tenant for s in metadata.sensors}):
+        for tenant in sorted(set(args.tenants) - {s.tenant for s in assets.sensors}):
             print(f"warning: {assets.source} has no sensors of tenant {tenant}: all its readings will be "
                   "dead letters", file=sys.stderr)
-        return flow_aggregates_job(args.tenants, metadata, window=tumbling(seconds=args.window or 900)), FLOW_TABLE
+        return (flow_aggregates_job(args.tenants, metadata_from_assets(assets, args.tenants),
+                                    window=tumbling(seconds=args.window or 900)), FLOW_TABLE)
     return alarm_rate_job(args.tenants, window=tumbling(seconds=args.window or 60)), ALARM_RATE_TABLE
 
 

@@ -1,5 +1,5 @@
-"""The flow job on the cluster looks its element limits up in MongoDB (FerretDB) while it runs: limits
-changed in the store apply to the readings of the next window, with no restart."""
+"""The flow job on the cluster looks its sensors and element limits up in MongoDB (FerretDB) while it runs:
+limits changed and sensors added in the store apply to the readings of the next window, with no restart."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
-from connectors.kafka import ensure_topics
+from connectors.kafka import ensure_topics, read_all
 from connectors.metadata import MetadataStore
 from jobs.catalog import BUILT_IN_JOBS
 from jobs.pipeline import RunSettings
 from operators.windows import tumbling
 from schemas import codec
-from schemas.assets import Range
+from schemas.assets import Range, Sensor
 from submit.cluster import FlinkRest, submit_job
 from submit.simulate import SimRecord, flow_topology, produce
 from tests.integration.restore_checks import wait_for
@@ -21,7 +21,8 @@ from tests.integration.test_flow_aggregates import committed_rows
 
 T0 = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 WINDOW_S = 10
-SENSORS = {"pump-1-flow": ("pump-1", "non_additive", "m3/h"), "main-pipe-volume": ("main-pipe", "additive", "m3")}
+SENSORS = {"pump-1-flow": ("pump-1", "non_additive", "m3/h"), "main-pipe-volume": ("main-pipe", "additive", "m3"),
+           "pump-1-pressure": ("pump-1", "non_additive", "bar")}  # the last one is added while the job runs
 
 
 def readings(tenant: str, second: int, values: dict[str, list[float]]) -> list[SimRecord]:
@@ -43,7 +44,7 @@ def with_limits(assets, changed: dict[str, Range]):
     return dataclasses.replace(assets, elements=elements)
 
 
-def test_limits_changed_in_the_store_apply_from_the_next_window_without_a_restart(stack, unique):
+def test_limits_changed_and_sensors_added_in_the_store_apply_from_the_next_window_without_a_restart(stack, unique):
     tenant, database = f"ll{unique}", f"limits_{unique}"
     bootstrap = stack.kafka.bootstrap
     store = MetadataStore(stack.ferretdb.uri, database)
@@ -53,7 +54,7 @@ def test_limits_changed_in_the_store_apply_from_the_next_window_without_a_restar
     ensure_topics(bootstrap, job.topics(tenant).all(), partitions=1)
     rest = FlinkRest(stack.flink.rest_url)
     job_id = submit_job(job, RunSettings(bootstrap, watermark_emit="on-event"), rest)
-    values = {"pump-1-flow": [50.0, 120.0, 130.0], "main-pipe-volume": [2.0, 4.0, 5.0]}
+    values = {"pump-1-flow": [50.0, 120.0, 130.0], "main-pipe-volume": [2.0, 4.0, 5.0], "pump-1-pressure": [5.0, 6.0]}
     tick = {"pump-1-flow": [1.0]}  # in the next window, to close this one (inside both sets of limits)
     try:
         first = readings(tenant, 0, values) + readings(tenant, WINDOW_S + 6, tick)
@@ -61,12 +62,15 @@ def test_limits_changed_in_the_store_apply_from_the_next_window_without_a_restar
         results = f"{tenant}.results.flow"
         wait_for(lambda: committed_rows(bootstrap, results, f"l1-{unique}-{time.monotonic()}"), 90,
                  "window 0's results")
-        # While the job runs: pump-1 now at most 200 (its two breaches are none), main-pipe at most 1.
-        store.load(with_limits(plant, {"pump-1": Range(0.0, 200.0), "main-pipe": Range(None, 1.0)}))
+        # While the job runs: pump-1 now at most 200 (its two breaches are none), main-pipe at most 1, and
+        # the pressure sensor, whose readings were dead letters so far, is added.
+        changed = with_limits(plant, {"pump-1": Range(0.0, 200.0), "main-pipe": Range(None, 1.0)})
+        store.load(dataclasses.replace(changed, sensors=(*changed.sensors, Sensor(tenant, "pump-1-pressure",
+                                                                                   *SENSORS["pump-1-pressure"]))))
         time.sleep(3)  # several refreshes of the job's copy (every 0.5 s)
         second = readings(tenant, WINDOW_S + 7, values) + readings(tenant, 2 * WINDOW_S + 6, tick)
         produce(iter(second), bootstrap, len(second), progress=None)
-        wait_for(lambda: len(committed_rows(bootstrap, results, f"l2-{unique}-{time.monotonic()}")) >= 6, 90,
+        wait_for(lambda: len(committed_rows(bootstrap, results, f"l2-{unique}-{time.monotonic()}")) >= 7, 90,
                  "window 1's results")
         assert rest.state(job_id) == "RUNNING"  # never restarted
     finally:
@@ -78,4 +82,7 @@ def test_limits_changed_in_the_store_apply_from_the_next_window_without_a_restar
     # (sensor, window start s after T0) -> (readings, breaches); the ship's power sensor sent nothing
     assert breaches == {("pump-1-flow", 0): (3, 2), ("main-pipe-volume", 0): (3, 2), ("ship-1-power", 0): (0, 0),
                         ("pump-1-flow", WINDOW_S): (4, 0), ("main-pipe-volume", WINDOW_S): (3, 3),
-                        ("ship-1-power", WINDOW_S): (0, 0)}
+                        ("pump-1-pressure", WINDOW_S): (2, 0), ("ship-1-power", WINDOW_S): (0, 0)}
+    reasons = [codec.decode(m.value(), "dead_letter.v1")["reason"]
+               for m in read_all(bootstrap, [f"{tenant}.deadletter"], f"l4-{unique}")]
+    assert reasons == [f"unknown sensor: pump-1-pressure is not a sensor of tenant {tenant}"] * 2
