@@ -114,7 +114,10 @@ def _as_of_now(table: str, alias: str, reading: str = "r") -> str:
 
 def sensor_rule(tenant_column: str) -> Rule:
     """Rejects a reading whose sensor the metadata does not know, or knows with another element, kind or unit
-    (what the sensor lookup found is in the columns `known_element`, `known_kind`, `known_unit`)."""
+    (what the sensor lookup found is in the columns `known_element`, `known_kind`, `known_unit`).
+
+    A CASE, so that NULLs (no such sensor, a document without a unit) reject rather than drop the reading.
+    Not `IS DISTINCT FROM`: the planner may move the test into the lookup join, which refuses it."""
     return Rule("CASE WHEN `known_kind` IS NULL THEN TRUE WHEN `element_id` = `known_element` AND `kind` = "
                 "`known_kind` AND `unit` = `known_unit` THEN FALSE ELSE TRUE END",
                 f"CASE WHEN `known_kind` IS NULL THEN 'unknown sensor: ' || `sensor_id` || ' is not a sensor of "
