@@ -209,8 +209,9 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     submit.add_argument("--watermarks", choices=["on-periodic", "on-event"], help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
     submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=float, metavar="SECONDS",
-                        help="flow_aggregates: how often the running job re-reads element limits from the "
-                             "metadata store (default 10); a changed limit applies within this time")
+                        help="flow_aggregates: how often the running job re-reads its tenants' sensors and "
+                             "element limits from the metadata store (default 10); a new sensor or a changed "
+                             "limit applies within this time")
     submit.add_argument("--from-savepoint", metavar="LOCATION", help="start from this savepoint (see `jobs savepoint`)")
     submit.add_argument("--mongo-uri", help="metadata store of the flow job's sensors and limits and the health "
                         "job's silence minutes (default: the local stack's FerretDB)")
