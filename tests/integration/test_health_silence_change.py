@@ -16,6 +16,9 @@ refused before the job is submitted, naming the tenant and both N.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import pytest
 
 from connectors.kafka import ensure_topics
@@ -75,6 +78,16 @@ def planned(store: MetadataStore, silence_minutes: dict[str, int]) -> Job:
     return job
 
 
+@contextlib.contextmanager
+def cancelled_if_running(rest: FlinkRest, job_id: str) -> Iterator[str]:
+    """The job, cancelled on leaving if it still runs: the cluster is shared, so a failed test leaves none."""
+    try:
+        yield job_id
+    finally:
+        if rest.state(job_id) == "RUNNING":
+            rest.cancel(job_id)
+
+
 def on_event(stack) -> RunSettings:
     return RunSettings(stack.kafka.bootstrap, out_of_orderness_s=OUT_OF_ORDERNESS // 1000, watermark_emit="on-event")
 
@@ -105,22 +118,20 @@ def test_silence_minutes_changed_across_a_savepoint_apply_to_the_heartbeats_afte
     outputs = [topics.output(SILENCE_TABLE.topic), topics.output(HEALTH_TABLE.topic)]
     ensure_topics(bootstrap, topics.all(), partitions=1)  # one partition: the order is known
     produce(iter(first), bootstrap, len(first), progress=None)
-    first_job = submit_job(job, on_event(stack), rest)
-    wait_for(lambda: committed_count(bootstrap, outputs) >= before, 120, "the results before the savepoint")
-    location = rest.stop_with_savepoint(first_job)
+    with cancelled_if_running(rest, submit_job(job, on_event(stack), rest)) as first_job:
+        wait_for(lambda: committed_count(bootstrap, outputs) >= before, 120, "the results before the savepoint")
+        location = rest.stop_with_savepoint(first_job)
     assert committed_count(bootstrap, outputs) == before
     # what the resubmit checks the new plan against
     assert rest.savepoint_job(location) == first_job
     assert rest.parameters(first_job) == {f"silence_minutes.{tenant}": str(OLD_MINUTES)}
 
-    job_id = submit_job(planned(store, {tenant: NEW_MINUTES}), on_event(stack), rest, from_savepoint=location)
-    try:
+    with cancelled_if_running(rest, submit_job(planned(store, {tenant: NEW_MINUTES}), on_event(stack), rest,
+                                               from_savepoint=location)):
         second = records[len(first):]
         produce(iter(second), bootstrap, len(second), progress=None)
         wait_for(lambda: committed_count(bootstrap, outputs) >= len(silences) + len(health), 120,
                  "the results after the resubmit")
-    finally:
-        rest.cancel(job_id)
 
     events = committed(bootstrap, outputs[0], f"check-{unique}", SILENCE_TABLE.schema)
     assert len(events) == len(silences), "a silence event was committed twice"
@@ -138,8 +149,9 @@ def test_silence_minutes_changed_across_a_savepoint_apply_to_the_heartbeats_afte
 
 def test_a_change_of_n_that_moves_tenants_to_other_session_windows_is_refused(stack, unique, store):
     """N 2 and 3, then 4 and 3: the new plan has the same shape, so Flink would give the second tenant's
-    window the first tenant's sessions and the other way round (on the stack, that made every sensor of both
-    with a session open at the savepoint silent and recovered at its old end). It is not submitted."""
+    window the first tenant's sessions and the other way round (tried on the stack: each sensor of both whose
+    session was open at the savepoint was silent at that session's old end and recovered at its next heartbeat,
+    while its heartbeats went on). It is not submitted."""
     first, second = f"hbna{unique}", f"hbnb{unique}"
     rest = FlinkRest(stack.flink.rest_url)
     job = planned(store, {first: 2, second: 3})
@@ -147,10 +159,10 @@ def test_a_change_of_n_that_moves_tenants_to_other_session_windows_is_refused(st
         ensure_topics(stack.kafka.bootstrap, job.topics(tenant).all(), partitions=1)
     beats = [r for tenant in job.tenants for r in half_minute_beats(tenant, "steady", (0, 6))]
     produce(iter(beats), stack.kafka.bootstrap, len(beats), progress=None)
-    job_id = submit_job(job, on_event(stack), rest)
     health = [job.topics(tenant).output(HEALTH_TABLE.topic) for tenant in job.tenants]
-    wait_for(lambda: committed_count(stack.kafka.bootstrap, health) == 2, 120, "each tenant's first window")
-    location = rest.stop_with_savepoint(job_id)  # steady's sessions open
+    with cancelled_if_running(rest, submit_job(job, on_event(stack), rest)) as job_id:
+        wait_for(lambda: committed_count(stack.kafka.bootstrap, health) == 2, 120, "each tenant's first window")
+        location = rest.stop_with_savepoint(job_id)  # steady's sessions open
     jobs = len(rest.jobs())
 
     with pytest.raises(ClusterError) as refused:
