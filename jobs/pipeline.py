@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -153,6 +153,16 @@ class ResultStage(Protocol):
         """The job's results topics, each with the query of its records (over `on_time` and the views)."""
         ...
 
+    def parameters(self) -> dict[str, str]:
+        """What the plan was made with that decides where its state lives: recorded with the job on a cluster,
+        to check a resubmit from its savepoint (restore_problem)."""
+        ...
+
+    def restore_problem(self, parameters: Mapping[str, str]) -> str:
+        """Why the state of a job planned with `parameters` would not restore into the same operators of this
+        plan, or ''."""
+        ...
+
 
 @dataclass(frozen=True)
 class Job:
@@ -207,6 +217,14 @@ class Job:
     def result_sinks(self) -> list[ResultSink]:
         """The results topics of a job with results_from, and their queries; none for a windowed job."""
         return self.stage.sinks(self, self.table("on_time")) if self.stage else []
+
+    def parameters(self) -> dict[str, str]:
+        """What its stage was planned with (ResultStage.parameters); a windowed job's plan is its SQL alone."""
+        return self.stage.parameters() if self.stage else {}
+
+    def restore_problem(self, parameters: Mapping[str, str]) -> str:
+        """Why the state of this job planned with `parameters` would not restore into this plan, or ''."""
+        return self.stage.restore_problem(parameters) if self.stage else ""
 
     def key_by(self, *columns: str) -> Job:
         return self._with(keys=columns)

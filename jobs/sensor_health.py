@@ -41,7 +41,7 @@ sensors are all silent its windows stop until one returns, and the figures carry
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from connectors.results import ResultTable
@@ -52,6 +52,7 @@ from operators.windows import Tumbling, tumbling
 
 DEFAULT_WINDOW = tumbling(minutes=10)
 DEFAULT_SILENCE_MINUTES = 10
+PARAMETER = "silence_minutes"  # a tenant's N as a job parameter: silence_minutes.<tenant>
 SilenceMinutes = Callable[[str], int]  # tenant -> minutes without a heartbeat that make a sensor silent
 
 HEALTH_TABLE = ResultTable("sensor_health", "health_result.v1", partition_key=("tenant",), topic="health")
@@ -76,35 +77,61 @@ class SilenceAndHealth:
 
     def views(self, job: Job, on_time: str) -> list[str]:
         """The on-time heartbeats of the tenants of each N, when the tenants do not all have the same N."""
-        groups = _tenants_by_minutes(dict(self.silence_minutes))
-        return [] if len(groups) == 1 else [
+        windows = _session_windows(dict(self.silence_minutes))
+        return [] if len(windows) == 1 else [
             f"CREATE TEMPORARY VIEW `{_gap_view(on_time, gap)}` AS SELECT * FROM `{on_time}` WHERE "
             f"`{TOPIC_TENANT_COLUMN}` IN ({', '.join(sql_string(t) for t in tenants)})"
-            for gap, tenants in sorted(groups.items())]
+            for gap, tenants in windows]
 
     def sinks(self, job: Job, on_time: str) -> list[ResultSink]:
         """The silence events (keyed by sensor) and the health windows (keyed by tenant); each query selects
         its table's schema fields, then the tenant (over the views of views())."""
         minutes = dict(self.silence_minutes)
-        groups = _tenants_by_minutes(minutes)
+        windows = _session_windows(minutes)
         events = [heartbeats_sql(on_time, TOPIC_TENANT_COLUMN, "sensor_id", "rowtime")]
-        events += [silences_sql(on_time if len(groups) == 1 else _gap_view(on_time, gap), TOPIC_TENANT_COLUMN,
-                                "sensor_id", "rowtime", gap) for gap in sorted(groups)]
+        events += [silences_sql(on_time if len(windows) == 1 else _gap_view(on_time, gap), TOPIC_TENANT_COLUMN,
+                                "sensor_id", "rowtime", gap) for gap, _ in windows]
         paired = paired_sql(" UNION ALL ".join(f"({e})" for e in events))
         return [ResultSink(SILENCE_TABLE.topic, SILENCE_TABLE.schema, silence_events_sql(paired, minutes), "sensor_id"),
                 ResultSink(HEALTH_TABLE.topic, HEALTH_TABLE.schema,
                            health_sql(lifespans_sql(paired), self.window, minutes), "tenant")]
+
+    def parameters(self) -> dict[str, str]:
+        """Each tenant's N (pipeline.ResultStage)."""
+        return {f"{PARAMETER}.{tenant}": str(minutes) for tenant, minutes in self.silence_minutes}
+
+    def restore_problem(self, parameters: Mapping[str, str]) -> str:
+        """Why a savepoint of the job planned with the N of `parameters` does not fit this plan, or ''.
+
+        Flink hands a savepoint's state to the operators in the same place of the new plan, and the session
+        windows are placed by N (views, sinks). Unless the same tenants share a window, in the same order of N,
+        a tenant's open sessions land in a window that no longer gets its heartbeats and end as false silences,
+        or the plan's shape changes and Flink refuses the savepoint.
+        """
+        old = {key.removeprefix(f"{PARAMETER}."): int(value) for key, value in parameters.items()
+               if key.startswith(f"{PARAMETER}.")}
+        new = dict(self.silence_minutes)
+        if [sorted(tenants) for _, tenants in _session_windows(old)] == \
+                [sorted(tenants) for _, tenants in _session_windows(new)]:
+            return ""
+        changes = "; ".join(f"tenant {t}: {old.get(t, 'absent')} -> {new.get(t, 'absent')}"
+                            for t in sorted(old.keys() | new.keys()) if old.get(t) != new.get(t))
+        return (f"its silence minutes changed ({changes}) so that tenants move to other session windows: the "
+                "savepoint's open sessions would stay behind and end as false silences. From a savepoint, N may "
+                "change only where the same tenants keep sharing an N, in the same order of N (one tenant: any "
+                "change); without --from-savepoint the sessions start afresh")
 
 
 def _gap_view(on_time: str, minutes: int) -> str:
     return f"{on_time}_{minutes}min"
 
 
-def _tenants_by_minutes(minutes: dict[str, int]) -> dict[int, list[str]]:
+def _session_windows(minutes: Mapping[str, int]) -> list[tuple[int, list[str]]]:
+    """The plan's session windows in their order: (N, its tenants), one per distinct N, by N."""
     groups: dict[int, list[str]] = defaultdict(list)
     for tenant, gap in minutes.items():
         groups[gap].append(tenant)
-    return groups
+    return sorted(groups.items())
 
 
 def sensor_health_job(tenants: Sequence[str], window: Tumbling = DEFAULT_WINDOW,

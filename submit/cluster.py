@@ -5,6 +5,10 @@ goes to the cluster is the job graph and the jars it needs (the Kafka connector 
 format with the schemas bundled), uploaded by Flink's client through the REST endpoint. All
 per-event work is Flink SQL, so no Python runs on the TaskManagers and no Python code needs
 to be shipped there.
+
+What a plan was made with beyond its SQL (Job.parameters, e.g. the health job's silence minutes) goes
+with the job as its global job parameters, so that a resubmit from one of its savepoints can be checked
+against it (Job.restore_problem) while the cluster still knows the job.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
@@ -28,7 +33,8 @@ TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
 
 
 class ClusterError(RuntimeError):
-    """The cluster is unreachable, refused a request, or a job failed; the message says which."""
+    """The cluster is unreachable, refused a request, a job failed, or a savepoint does not fit a job; the
+    message says which."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,23 @@ class FlinkRest:
         raise ClusterError(f"job {job_id} still {state or 'unknown'} after {timeout:.0f} s (waited for "
                            f"{' or '.join(sorted(states))})")
 
+    def parameters(self, job_id: str) -> dict[str, str]:
+        """The job's global job parameters: what submit_job recorded with it."""
+        return self._call("GET", f"/jobs/{job_id}/config")["execution-config"].get("user-config", {})
+
+    def savepoint_job(self, location: str) -> str | None:
+        """The id of the job that took the savepoint at `location`, or None if the cluster does not know it
+        (a standalone cluster forgets finished jobs after `jobstore.expiration-time`, an hour by default)."""
+        wanted = _folder(location)
+        for job in sorted(self.jobs(), key=lambda j: -j.started_ms):
+            stats: dict = {}
+            with contextlib.suppress(ClusterError):  # a job without checkpointing has no statistics (HTTP 404)
+                stats = self._call("GET", f"/jobs/{job.job_id}/checkpoints")
+            taken = [(stats.get("latest") or {}).get("savepoint") or {}, *stats.get("history", [])]
+            if any(c.get("external_path") and _folder(c["external_path"]) == wanted for c in taken):
+                return job.job_id
+        return None
+
     def cancel(self, job_id: str) -> None:
         self._call("PATCH", f"/jobs/{job_id}?mode=cancel")
         self.wait_for(job_id, {"CANCELED"}, timeout=60)
@@ -122,6 +145,11 @@ class FlinkRest:
         raise ClusterError(f"savepoint of job {job_id} not done after {timeout:.0f} s")
 
 
+def _folder(location: str) -> str:
+    """A savepoint's location as one spelling of its folder: file:/x, file:///x and /x/ are /x."""
+    return re.sub(r"^file:(//)?", "", location).rstrip("/")
+
+
 def remote_settings(url: str, job_name: str) -> dict[str, str]:
     """Flink settings that send the job to the cluster at `url` and return once it is submitted."""
     parts = urlsplit(url if "//" in url else f"http://{url}")
@@ -131,14 +159,40 @@ def remote_settings(url: str, job_name: str) -> dict[str, str]:
 
 def submit_job(job: Job, settings: RunSettings, rest: FlinkRest, parallelism: int = 1,
                from_savepoint: str | None = None, partitions: int = 2) -> str:
-    """Plan `job`, submit it to the cluster, wait until it runs; return its Flink job id."""
+    """Plan `job`, submit it to the cluster, wait until it runs; return its Flink job id.
+
+    From a savepoint whose state would not restore into the same operators of `job`'s plan, it is not
+    submitted (ClusterError).
+    """
     rest.overview()  # a plain error now rather than a Java stack trace from the client later
+    if from_savepoint:
+        _check_savepoint(job, rest, from_savepoint)
     ensure_topics(settings.bootstrap, [name for t in job.tenants for name in job.topics(t).all()], partitions)
     name = f"{job.name}[{','.join(job.tenants)}]"
+    extra = remote_settings(rest.url, name)
+    if job.parameters():
+        extra["pipeline.global-job-parameters"] = ",".join(f"{k}:{v}" for k, v in sorted(job.parameters().items()))
     env = streaming_table_env(CheckpointSettings(None), parallelism=parallelism, restore_from=from_savepoint,
-                              extra=remote_settings(rest.url, name))
+                              extra=extra)
     job_id = str(execute(job, settings, env).get_job_client().get_job_id())
     log.info("submitted %s as Flink job %s to %s%s", name, job_id, rest.url,
              f" from savepoint {from_savepoint}" if from_savepoint else "")
     rest.wait_for(job_id, {"RUNNING"})
     return job_id
+
+
+def _check_savepoint(job: Job, rest: FlinkRest, location: str) -> None:
+    """Refuse a savepoint whose job was planned so that its state would not restore into the same operators;
+    a savepoint of a job the cluster no longer knows (or that recorded nothing) is taken as it is."""
+    if not job.parameters():
+        return
+    source = rest.savepoint_job(location)
+    planned = rest.parameters(source) if source else {}
+    if not planned:
+        log.warning("savepoint %s: no job on %s that took it recorded what it was planned with, so whether its "
+                    "state fits %s's plan is not checked", location, rest.url, job.name)
+        return
+    problem = job.restore_problem(planned)
+    if problem:
+        raise ClusterError(f"{job.name} for {', '.join(job.tenants)} not submitted from savepoint {location} "
+                           f"(of job {source}): {problem}")

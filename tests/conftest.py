@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
 from stack import control
 from stack.config import StackConfig, load_config
+
+if TYPE_CHECKING:
+    from connectors.metadata import MetadataStore
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +45,17 @@ def keyspace(stack, unique):
     cluster, session = connect(stack.cassandra.port)
     session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
     cluster.shutdown()
+
+
+@pytest.fixture
+def store(stack, unique) -> Iterator[MetadataStore]:
+    """A metadata database of this test's own, dropped afterwards."""
+    from connectors.metadata import MetadataStore
+
+    store = MetadataStore(stack.ferretdb.uri, f"meta_{unique}")
+    yield store
+    store.client.drop_database(store.db.name)
+    store.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

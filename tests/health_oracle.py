@@ -5,12 +5,20 @@ watermark after every record (`on-event`), and keeps each sensor's open sessions
 opens [h, h + N) and merges every open session it touches; a session closes (the sensor is silent at
 its end) once the watermark reaches its end - 1 ms, as an event-time timer would fire. Everything else
 follows from walking each sensor's heartbeats and silences in event-time order.
+
+A job stopped with a savepoint and resubmitted with other silence minutes (`replanned`) is modelled as the
+one run it continues: a heartbeat read after the resubmit opens a session of the new N, one read before it
+a session of the old N, and merged sessions end at the latest end; what the job emits after the resubmit
+(silence events, health windows) carries the new N in its `silence_minutes`. (The resubmitted job's
+watermark starts again from its first record; beats behind the savepoint's watermark are not modelled.)
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
@@ -47,6 +55,13 @@ class Outcome:
     health: dict[tuple[str, int, int], dict]  # (tenant, window start, end) -> health_result.v1 fields
     late: list[tuple[str, int]]  # (tenant, offset)
     invalid: dict[tuple[str, int], str]  # (tenant, offset) -> first words of the reason
+    silence_minutes: dict[Silence, int]  # the `silence_minutes` each silence event carries
+
+
+def emitted_at(s: Silence) -> int:
+    """When the job emits a silence event, as the watermark it takes: a `silent` row sits at its session's
+    last millisecond, a `recovered` at its heartbeat."""
+    return s.at - 1 if s.state == "silent" else s.at
 
 
 def invalid_reason(b: Beat) -> str | None:
@@ -71,8 +86,17 @@ class _Row:
     at: int = field(compare=False)
 
 
-def sensor_health(beats: list[Beat], minutes: dict[str, int], window_ms: int, out_of_orderness_ms: int) -> Outcome:
-    """What the job emits for `beats` read in this order; `minutes` is each tenant's N."""
+def sensor_health(beats: list[Beat], minutes: dict[str, int], window_ms: int, out_of_orderness_ms: int,
+                  replanned: Sequence[tuple[int, dict[str, int]]] = ()) -> Outcome:
+    """What the job emits for `beats` read in this order; `minutes` is each tenant's N. `replanned` lists
+    (i, minutes) for each resubmit with other minutes from a savepoint taken after the first i beats."""
+    plans = [(0, minutes), *replanned]
+
+    def plan_of(i: int) -> dict[str, int]:
+        """The minutes of the plan that reads the i-th beat."""
+        return next(m for first, m in reversed(plans) if first <= i)
+
+    watermarks: list[int] = []  # after each beat: never falling
     late, invalid = [], {}
     sessions: dict[tuple[str, str], list[list[int]]] = defaultdict(list)  # open [start, end) per sensor
     rows: dict[tuple[str, str], list[_Row]] = defaultdict(list)
@@ -84,7 +108,7 @@ def sensor_health(beats: list[Beat], minutes: dict[str, int], window_ms: int, ou
                 open_.remove([start, end])
                 rows[key].append(_Row(end - 1, next(seq), "silent", end))
 
-    for b, reason, is_late, watermark in routed(beats, invalid_reason, out_of_orderness_ms):
+    for i, (b, reason, is_late, watermark) in enumerate(routed(beats, invalid_reason, out_of_orderness_ms)):
         if reason:
             invalid[(b.topic_tenant, b.offset)] = reason
         elif is_late:
@@ -92,13 +116,18 @@ def sensor_health(beats: list[Beat], minutes: dict[str, int], window_ms: int, ou
         else:
             key = (b.topic_tenant, b.sensor_id)
             rows[key].append(_Row(b.event_time, next(seq), "heartbeat", b.event_time))
-            merged = [b.event_time, b.event_time + minutes[b.topic_tenant] * MINUTE_MS]
+            merged = [b.event_time, b.event_time + plan_of(i)[b.topic_tenant] * MINUTE_MS]
             for s in [s for s in sessions[key] if s[0] <= merged[1] and s[1] >= merged[0]]:
                 sessions[key].remove(s)
                 merged = [min(merged[0], s[0]), max(merged[1], s[1])]
             sessions[key].append(merged)
+        watermarks.append(watermark)
         close(watermark)
     close(math.inf)  # the end of a bounded input: the final watermark
+
+    def minutes_when(t: int) -> dict[str, int]:
+        """The minutes of the plan that ran when the watermark reached `t` (the last plan's at the end)."""
+        return plan_of(bisect_left(watermarks, t))
 
     silences, marks = [], []  # marks: (tenant, row time, sensor, what the row means)
     for (tenant, sensor), timeline in sorted(rows.items()):
@@ -121,10 +150,12 @@ def sensor_health(beats: list[Beat], minutes: dict[str, int], window_ms: int, ou
                 marks.append((tenant, row.t, sensor, mark))
                 previous_heartbeat = row.t
             previous_kind = row.kind
-    return Outcome(silences, _health(marks, minutes, window_ms), late, invalid)
+    return Outcome(silences, _health(marks, minutes_when, window_ms), late, invalid,
+                   {s: minutes_when(emitted_at(s))[s.tenant] for s in silences})
 
 
-def _health(marks: list[tuple[str, int, str, dict]], minutes: dict[str, int], window_ms: int) -> dict:
+def _health(marks: list[tuple[str, int, str, dict]], minutes_when: Callable[[int], dict[str, int]],
+            window_ms: int) -> dict:
     windows: dict[tuple[str, int], list[tuple[str, dict]]] = defaultdict(list)
     for tenant, t, sensor, mark in marks:
         windows[(tenant, t - t % window_ms)].append((sensor, mark))
@@ -144,7 +175,7 @@ def _health(marks: list[tuple[str, int, str, dict]], minutes: dict[str, int], wi
         lifespan_sum += sum(intervals)  # a sensor's intervals add up to its last - first heartbeat
         max_lifespan = max([max_lifespan, *(m["lifespan"] for m in beats)])
         out[(tenant, start, start + window_ms)] = {
-            "silence_minutes": minutes[tenant], "heartbeats": len(beats),
+            "silence_minutes": minutes_when(start + window_ms - 1)[tenant], "heartbeats": len(beats),
             "reporting_sensors": len({s for s, m in window if "heartbeat" in m}),
             "known_sensors": known, "silent_sensors": silent, "silent_share": silent / known,
             "went_silent": went_silent, "recovered": recovered,

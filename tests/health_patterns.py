@@ -1,7 +1,8 @@
 """Heartbeat patterns for the sensor health tests, as the records a topic would hold, in its order.
 
 `scripted` names what each sensor does; `randomized` throws gaps of about N, of exactly N and N +- 1 ms,
-duplicates, out-of-order, late and bad records at the job. Every record's Kafka time is its arrival
+duplicates, out-of-order, late and bad records at the job; `half_minute_beats` gives the sensors of the
+restore tests their spans of heartbeats. Every record's Kafka time is its arrival
 time + 50 ms, and no valid record's event time lies after its arrival, so the watermark after a record
 is exactly the largest event time so far - the out-of-orderness.
 """
@@ -13,9 +14,12 @@ import random
 from submit.simulate import HEARTBEAT_MALFORMED_KINDS, SimRecord, heartbeat_record
 
 START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a window edge
+SECOND = 1_000
 MINUTE = 60_000
 PERIOD = 30_000
 OUT_OF_ORDERNESS = 5_000
+# The sensors of the restore tests: each beats this many seconds after the half minute, so no two beat at once.
+OFFSETS = {"steady": 0, "gone": 1, "back": 2, "flaky": 3, "across": 4, "lapse": 5, "newcomer": 6}
 
 
 def _every(first: int, last: int) -> list[int]:
@@ -63,6 +67,19 @@ def scripted(minutes: dict[str, int]) -> list[SimRecord]:
             arrivals.append((START + (11 + 2 * i) * MINUTE + 0.5, tenant, "steady", START + (11 + 2 * i) * MINUTE,
                              kind))
     return _records(arrivals)
+
+
+def half_minute_beats(tenant: str, sensor: str, *spans: tuple[float, float]) -> list[SimRecord]:
+    """A heartbeat of `sensor` (one of OFFSETS) every 30 s over each [first, last] minute span, OFFSETS[sensor]
+    seconds after the minute, each arriving 50 ms after its event time."""
+    offset = OFFSETS[sensor] * SECOND
+    return [heartbeat_record(tenant, sensor, START + t, START + t + 50) for first, last in spans
+            for t in range(round(first * MINUTE) + offset, round(last * MINUTE) + offset + 1, PERIOD)]
+
+
+def sensor_time(minute: float, sensor: str) -> int:
+    """`minute` after START plus `sensor`'s offset, in ms since START: when it beats in that half minute."""
+    return round(minute * MINUTE) + OFFSETS[sensor] * SECOND
 
 
 def randomized(minutes: dict[str, int], seed: int, beats_per_tenant: int = 700) -> list[SimRecord]:

@@ -10,8 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from connectors.alerts import ALERT_SCHEMA, Alerter, alerts_topic
 from connectors.kafka import ensure_topics, read_all
 from connectors.metadata import MetadataStore
@@ -58,15 +56,6 @@ def alert_records(bootstrap: str, tenant: str, group: str) -> list[dict]:
 
 def alerts(bootstrap: str, tenant: str, group: str) -> list[tuple[str, datetime, float]]:
     return [(a["key"], a["window_start"], a["threshold"]) for a in alert_records(bootstrap, tenant, group)]
-
-
-@pytest.fixture
-def store(stack, unique) -> Iterator[MetadataStore]:
-    """A metadata database of this test's own, dropped afterwards."""
-    store = MetadataStore(stack.ferretdb.uri, f"alerts_{unique}")
-    yield store
-    store.client.drop_database(store.db.name)
-    store.close()
 
 
 def new_alerter(stack, rule: AlertRule, result_schema: str, tenants: list[str], store: MetadataStore,

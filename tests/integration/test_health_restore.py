@@ -17,8 +17,8 @@ from jobs.sensor_health import HEALTH_TABLE, SILENCE_TABLE, sensor_health_job
 from operators.windows import tumbling
 from schemas import codec
 from submit.simulate import SimRecord, heartbeat_record, produce
-from tests.health_oracle import Silence, beats_from, invalid_reason, sensor_health
-from tests.health_patterns import MINUTE, OUT_OF_ORDERNESS, START
+from tests.health_oracle import beats_from, emitted_at, invalid_reason, sensor_health
+from tests.health_patterns import MINUTE, OUT_OF_ORDERNESS, START, half_minute_beats, sensor_time
 from tests.integration.alarm_rate_checks import diverted
 from tests.integration.restore_checks import (
     CliJob,
@@ -39,27 +39,18 @@ from tests.integration.test_sensor_health import (
 
 SILENCE_MINUTES = 2
 WINDOW = tumbling(minutes=5)
-SECOND = 1_000
 SPLIT = 20 * MINUTE  # the heartbeats before it are sent before the kill, the rest after it
-
-
-OFFSETS = {"steady": 0, "gone": 1, "back": 2, "flaky": 3, "across": 4, "lapse": 5, "newcomer": 6}  # seconds
-
-
-def _beats(tenant: str, sensor: str, *spans: tuple[float, float]) -> list[SimRecord]:
-    """A heartbeat every 30 s over each [first, last] minute span, OFFSETS[sensor] seconds after the minute."""
-    offset = OFFSETS[sensor] * SECOND
-    return [heartbeat_record(tenant, sensor, START + t, START + t + 50) for first, last in spans
-            for t in range(round(first * MINUTE) + offset, round(last * MINUTE) + offset + 1, 30 * SECOND)]
 
 
 def scripted(tenant: str) -> tuple[list[SimRecord], list[SimRecord]]:
     """The heartbeats (and a few bad records) of event time before SPLIT, and those from it on, each in
     time order: none out of order or late. What each sensor does, with N = 2 minutes: SEQUENCES."""
-    beats = [*_beats(tenant, "steady", (0, 40)), *_beats(tenant, "gone", (0, 6)),
-             *_beats(tenant, "back", (0, 8), (24, 40)), *_beats(tenant, "flaky", (0, 12), (16, 28), (33, 40)),
-             *_beats(tenant, "across", (0, 19.5), (21, 40)), *_beats(tenant, "lapse", (0, 19.5), (22, 40)),
-             *_beats(tenant, "newcomer", (25, 40))]
+    beats = [*half_minute_beats(tenant, "steady", (0, 40)), *half_minute_beats(tenant, "gone", (0, 6)),
+             *half_minute_beats(tenant, "back", (0, 8), (24, 40)),
+             *half_minute_beats(tenant, "flaky", (0, 12), (16, 28), (33, 40)),
+             *half_minute_beats(tenant, "across", (0, 19.5), (21, 40)),
+             *half_minute_beats(tenant, "lapse", (0, 19.5), (22, 40)),
+             *half_minute_beats(tenant, "newcomer", (25, 40))]
     beats += [heartbeat_record(tenant, "steady", START + minute * MINUTE + 500, START + minute * MINUTE + 550, kind)
               for minute, kind in ((11, "garbage bytes"), (13, "missing sensor_id"), (31, "foreign tenant"),
                                    (32, "truncated body"))]
@@ -67,25 +58,16 @@ def scripted(tenant: str) -> tuple[list[SimRecord], list[SimRecord]]:
     return [r for r in beats if r.kafka_ts < START + SPLIT], [r for r in beats if r.kafka_ts >= START + SPLIT]
 
 
-def _at(minute: float, sensor: str) -> int:
-    return round(minute * MINUTE) + OFFSETS[sensor] * SECOND
-
-
 # (state, at - START) of each sensor that falls silent before the final watermark, by hand: silent N after
 # the last heartbeat, recovered at the next. steady and newcomer never pause; across pauses 1.5 minutes.
 SEQUENCES = {
-    "gone": [("silent", _at(6 + 2, "gone"))],
-    "back": [("silent", _at(8 + 2, "back")), ("recovered", _at(24, "back"))],  # across the kill
-    "flaky": [("silent", _at(12 + 2, "flaky")), ("recovered", _at(16, "flaky")),
-              ("silent", _at(28 + 2, "flaky")), ("recovered", _at(33, "flaky"))],
-    "lapse": [("silent", _at(19.5 + 2, "lapse")), ("recovered", _at(22, "lapse"))],  # its session open at the kill
+    "gone": [("silent", sensor_time(6 + 2, "gone"))],
+    "back": [("silent", sensor_time(8 + 2, "back")), ("recovered", sensor_time(24, "back"))],  # across the kill
+    "flaky": [("silent", sensor_time(12 + 2, "flaky")), ("recovered", sensor_time(16, "flaky")),
+              ("silent", sensor_time(28 + 2, "flaky")), ("recovered", sensor_time(33, "flaky"))],
+    # its session open at the kill
+    "lapse": [("silent", sensor_time(19.5 + 2, "lapse")), ("recovered", sensor_time(22, "lapse"))],
 }
-
-
-def fires_at(s: Silence) -> int:
-    """When the job emits a silence event: a `silent` row sits at its session's last millisecond, a
-    `recovered` at its heartbeat."""
-    return s.at - 1 if s.state == "silent" else s.at
 
 
 def test_health_job_killed_mid_stream_and_restored_from_checkpoint_equals_the_oracle(stack, unique, tmp_path):
@@ -98,7 +80,7 @@ def test_health_job_killed_mid_stream_and_restored_from_checkpoint_equals_the_or
     beats = beats_from(records)
     everything = sensor_health(beats, {tenant: SILENCE_MINUTES}, WINDOW.size_ms, OUT_OF_ORDERNESS)
     watermark = final_watermark(beats, invalid_reason, OUT_OF_ORDERNESS)
-    silences = list(closed(dict.fromkeys(everything.silences), watermark, fires_at))
+    silences = list(closed(dict.fromkeys(everything.silences), watermark, emitted_at))
     health = closed(everything.health, watermark, lambda key: window_closed_at(key[2]))
 
     def feed(killed: threading.Event) -> None:

@@ -1,5 +1,6 @@
 """The sensor health plan names only its tenants' own topics, gives each N its own session window, keys
-silence events by sensor, and refuses silence minutes that are no positive whole number."""
+silence events by sensor, refuses silence minutes that are no positive whole number, and refuses the
+savepoint of a plan whose session windows held other tenants."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 
 import pytest
 
+from jobs.alarm_rate import alarm_rate_job
 from jobs.pipeline import RunSettings, plan
 from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, sensor_health_job
 
@@ -52,3 +54,34 @@ def test_silence_events_are_keyed_by_sensor_and_health_records_by_tenant():
 def test_silence_minutes_must_be_a_positive_whole_number(minutes):
     with pytest.raises(ValueError, match="silence minutes must be a positive whole number"):
         sensor_health_job(["acme"], silence_minutes=lambda tenant: minutes)
+
+
+def _job(minutes: dict[str, int]):
+    return sensor_health_job(sorted(minutes), silence_minutes=minutes.__getitem__)
+
+
+def test_the_plan_records_each_tenants_silence_minutes_and_a_windowed_job_nothing():
+    assert _job({"acme": 5, "globex": 15}).parameters() == {"silence_minutes.acme": "5", "silence_minutes.globex": "15"}
+    assert alarm_rate_job(["acme"]).parameters() == {} and alarm_rate_job(["acme"]).restore_problem({"x": "1"}) == ""
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ({"acme": 2}, {"acme": 3}),  # one tenant: any change
+    ({"acme": 2, "globex": 3}, {"acme": 2, "globex": 4}),  # the same windows in the same order
+    ({"acme": 5, "globex": 5}, {"acme": 7, "globex": 7}),
+    ({"acme": 5, "globex": 15}, {"acme": 5, "globex": 15}),
+])
+def test_a_savepoint_fits_a_plan_whose_tenants_keep_their_session_windows(old, new):
+    assert _job(new).restore_problem(_job(old).parameters()) == ""
+
+
+@pytest.mark.parametrize(("old", "new", "changes"), [
+    ({"acme": 2, "globex": 3}, {"acme": 4, "globex": 3}, "tenant acme: 2 -> 4"),  # the two windows swap places
+    ({"acme": 2, "globex": 2}, {"acme": 2, "globex": 3}, "tenant globex: 2 -> 3"),  # one window becomes two
+    ({"acme": 2, "globex": 3}, {"acme": 3, "globex": 3}, "tenant acme: 2 -> 3"),  # two become one
+    ({"a": 2, "b": 2, "c": 3}, {"a": 2, "b": 3, "c": 3}, "tenant b: 2 -> 3"),  # b moves, the shape stays
+    ({"a": 2, "b": 3}, {"a": 4, "b": 1}, "tenant a: 2 -> 4; tenant b: 3 -> 1"),
+])
+def test_a_savepoint_is_refused_when_tenants_would_move_to_other_session_windows(old, new, changes):
+    problem = _job(new).restore_problem(_job(old).parameters())
+    assert f"its silence minutes changed ({changes}) so that tenants move to other session windows" in problem
