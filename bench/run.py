@@ -33,9 +33,10 @@ from bench.latency import (
     LatencySpec,
     ProbeReport,
     admin_client,
-    decode_avro_result,
+    decode_alarm_result,
     decode_json_result,
     group_ready,
+    live_load,
     probe,
 )
 from bench.measure import READY, ROOT, Measurement, Running, run_measured
@@ -169,10 +170,11 @@ class LiveContender:
     group: str | None = None
     writer_group: str | None = None  # the consumer group of its results writer into Cassandra, if it has one
     parallelism: int = 1
+    stream: str = "alarms"  # what it reads, <tenant>.sensors.<stream>, and so what the probe appends
 
     @property
     def inputs(self) -> list[str]:
-        return [f"{t}.sensors.alarms" for t in self.tenants]
+        return [f"{t}.sensors.{self.stream}" for t in self.tenants]
 
 
 def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
@@ -202,10 +204,10 @@ def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: st
         contenders += [
             LiveContender(f"hand-written Flink SQL p{p}", tenants(hw),
                           [*flink("handwritten", hw, p), "--results-topic", f"bench-{run_id}.results.lat-hw{p}"],
-                          [f"bench-{run_id}.results.lat-hw{p}"], decode_avro_result, parallelism=p),
+                          [f"bench-{run_id}.results.lat-hw{p}"], decode_alarm_result, parallelism=p),
             LiveContender(f"{ALARM_JOB} p{p}", tenants(job),
                           [*flink("job", job, p), "--keyspace", f"bench_{run_id}_lat"],
-                          [f"{t}.results.alarm_rate" for t in tenants(job)], decode_avro_result,
+                          [f"{t}.results.alarm_rate" for t in tenants(job)], decode_alarm_result,
                           writer_group=writer_group(group(f"job{p}")), parallelism=p)]
     if quix:
         contenders.append(LiveContender(
@@ -241,7 +243,7 @@ def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
             else:
                 waited = running.wait_until(lambda: group_ready(admin, c.group, c.inputs), "partitions assigned")
             progress(f"ready after {waited:.0f} s")
-            found.append(probe(bootstrap, list(c.tenants), c.results_topics, c.decode, spec,
+            found.append(probe(bootstrap, live_load(c.stream, c.tenants, spec), c.results_topics, c.decode, spec,
                                writer_group=c.writer_group, progress=progress))
             if c.group is None:
                 running.interrupt()
