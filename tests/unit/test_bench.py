@@ -1,4 +1,5 @@
-"""The throughput bench without servers: its table, what it leaves unmeasured, the flow contender's workload and job."""
+"""The bench without servers: its arguments, its table, what it leaves unmeasured, the flow contender's workload
+and job."""
 
 from __future__ import annotations
 
@@ -9,7 +10,20 @@ from bench.measure import Measurement
 from bench.run import BenchSpec, _flow_workload, _not_measured, _throughput_table, _workload
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.flow_aggregates import FLOW_TABLE
+from submit.cli import bench_spec, build_parser
 from submit.simulate import FLOW_SENSORS, flow_readings
+
+
+def _spec(*argv: str) -> BenchSpec:
+    return bench_spec(build_parser().parse_args(["bench", *argv]))
+
+
+def test_the_flow_job_is_measured_by_default_on_as_many_readings_as_there_are_events():
+    spec = _spec()
+    assert (spec.events, spec.flow, spec.flow_events, spec.flow_total) == (2_000_000, True, None, 2_000_000)
+    assert _spec("--events", "30000").flow_total == 30_000
+    assert _spec("--events", "30000", "--flow-events", "5000").flow_total == 5_000
+    assert not _spec("--no-flow").flow
 
 
 def _measurement(name: str, events_per_second: float, workload: str = "alarms") -> Measurement:
@@ -53,11 +67,11 @@ def test_a_contender_that_read_nothing_has_no_ratio():
 
 
 def test_not_measured_says_why_the_flow_rows_stand_alone_or_that_they_were_skipped():
-    with_flow = _not_measured(BenchSpec(flow=True, latency=None))
+    with_flow = _not_measured(BenchSpec(latency=None))  # the default
     assert any("flow_aggregates against a baseline" in n for n in with_flow)
     assert any("flow_aggregates latency" in n for n in with_flow)
-    skipped = "tenantstream flow_aggregates: skipped (run with --flow to measure it)"
-    assert skipped in _not_measured(BenchSpec(latency=None))  # the default
+    skipped = "tenantstream flow_aggregates: skipped (--no-flow)"
+    assert skipped in _not_measured(BenchSpec(flow=False, latency=None))
 
 
 def test_the_flow_workload_has_its_own_count_over_the_same_tenants_and_is_as_clean():
@@ -68,6 +82,8 @@ def test_the_flow_workload_has_its_own_count_over_the_same_tenants_and_is_as_cle
     assert {r.kind for r in readings} <= {"on time", "out of order"}  # no bad or late readings, like the alarms
     assert {r.topic for r in readings} == {f"{t}.sensors.flow" for t in work.tenants}
     assert {r.fields["sensor_id"] for r in readings} == {s for s, *_ in FLOW_SENSORS}
+    as_many = BenchSpec(events=1_400, tenants=2)
+    assert _flow_workload(as_many, _workload(as_many, "abc123")).events == 700  # per tenant: 1,400 in all
 
 
 def test_the_flow_contender_is_the_flow_job_on_the_simulated_plant_with_its_own_window():
