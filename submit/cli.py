@@ -487,10 +487,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "Cassandra and the results topics), Quix Streams and a plain Python loop, and the "
                     "flow-aggregates job end to end on flow readings of the simulated plant (no baseline: its ratio "
                     "is n/a; --no-flow skips it). Prints events/s, ratios and peak memory. Then a latency phase for "
-                    "each alarm-rate contender that computes windows (the Flink ones at each --parallelism, Quix "
-                    f"Streams, the plain loop): it runs live on topics of its own ({latency.sensors:,} sensors) while "
-                    "events arrive at a fixed rate with event time = append time; prints p50/p99 of the time from an "
-                    "event's append to its window's result being "
+                    "each contender that computes windows (the Flink ones, the flow job included, at each "
+                    "--parallelism, Quix Streams, the plain loop): it runs live on topics of its own "
+                    f"({latency.sensors:,} alarm sensors, or the plant's flow sensors) while events arrive at a "
+                    "fixed rate with event time = append time; prints p50/p99 of the time from an event's append to "
+                    "its window's result being "
                     f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
                     "out-of-orderness), about 2.5 minutes per contender. Writes a JSON report under "
                     "bench/results/.")
@@ -509,7 +510,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--flow-events", type=int,
                        help="flow readings over all tenants for the flow-aggregates job (default: as many as "
                             "--events)")
-    bench.add_argument("--no-flow", action="store_true", help="skip the flow-aggregates job")
+    bench.add_argument("--no-flow", action="store_true",
+                       help="skip the flow-aggregates job (its throughput and latency)")
     bench.add_argument("--no-latency", action="store_true", help="skip the latency phase (throughput only)")
     bench.set_defaults(func=_bench)
 
