@@ -1,15 +1,16 @@
 """The latency probe of `tenantstream bench`: how long after an event is appended its window's result is visible.
 
-While a contender runs live on fresh per-tenant topics, the probe appends alarm events at a
-fixed offered rate with `event_time` = the wall-clock time of the append (the Kafka record
-timestamp is the same millisecond), in three phases: warm-up (excluded), measurement, and a
-tail that keeps the watermark moving until the last measured windows have closed. A consumer
-thread reads the contender's results with read_committed and notes when each result key
-(tenant, station, datapoint, window_start) first becomes visible. For each event of the
-measurement phase, latency = visible(its window) - its append time; close-to-visible =
-visible - (window end + out-of-orderness) isolates the processing and commit delay from the
-window's length. A window whose result never shows counts as infinitely late: it is reported
-as missing and pushes the percentiles up rather than leaving them.
+While a contender runs live on fresh per-tenant topics, the probe appends records of its load
+(alarm events, or the flow readings of the simulated plant) at a fixed offered rate with
+`event_time` = the wall-clock time of the append (the Kafka record timestamp is the same
+millisecond), in three phases: warm-up (excluded), measurement, and a tail that keeps the
+watermark moving until the last measured windows have closed. A consumer thread reads the
+contender's results with read_committed and notes when each result key (tenant, sensor,
+window_start) first becomes visible: a result row stands for the events of its sensor in its
+window. For each event of the measurement phase, latency = visible(its window) - its append
+time; close-to-visible = visible - (window end + out-of-orderness) isolates the processing and
+commit delay from the window's length. A window whose result never shows counts as infinitely
+late: it is reported as missing and pushes the percentiles up rather than leaving them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import bisect
 import json
 import math
 import random
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -35,9 +37,9 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from schemas import codec
+from submit.simulate import NO_THRESHOLD, SimulationSpec, flow_readings
 
-NO_THRESHOLD = 999999
-ResultKey = tuple[str, str, str, int]  # tenant, station_id, datapoint_id, window_start (epoch ms)
+ResultKey = tuple[str, str, int]  # tenant, sensor (its records' Kafka key), window_start (epoch ms)
 Decoder = Callable[[bytes], ResultKey]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -49,7 +51,7 @@ class LatencySpec:
 
     rate: float = 2000.0  # events per second over all tenants, well below every contender's throughput
     tenants: int = 10
-    sensors: int = 1000  # over all tenants
+    sensors: int = 1000  # over all tenants, of the alarm load (the flow load has its plant's sensors)
     window_ms: int = 10_000  # short, so a minute of measurement spans several windows
     out_of_orderness_ms: int = 5_000
     warmup_s: float = 20.0  # start-up effects, excluded
@@ -81,42 +83,83 @@ class LatencySpec:
         return warmup <= n < warmup + measure
 
 
-class Load:
-    """Which sensor of which tenant event `n` is: tenants in turn, each tenant's sensors in turn,
-    so every sensor reports in every window and every partition moves its watermark."""
+@dataclass(frozen=True)
+class LoadRecord:
+    """A record for the probe to append; its event time is set when it is appended."""
 
-    def __init__(self, tenants: Iterable[str], sensors: int, seed: int = 7) -> None:
-        self.tenants = list(tenants)
-        per_tenant = max(1, sensors // len(self.tenants))
-        self.stations = max(1, per_tenant // 10)
-        self.datapoints = max(1, per_tenant // self.stations)
-        self.rng = random.Random(seed)
+    topic: str
+    tenant: str
+    sensor: str  # the record's Kafka key, and the sensor of its window's result key
+    schema: str
+    fields: dict  # encoded with event_time replaced by the append time
 
-    def sensor(self, n: int) -> tuple[str, str, str]:
-        """(tenant, station_id, datapoint_id) of event `n`."""
-        tenant = self.tenants[n % len(self.tenants)]
-        s = (n // len(self.tenants)) % (self.stations * self.datapoints)
-        return tenant, f"bts-{s // self.datapoints:04d}", f"dp-{s % self.datapoints}"
+    def encode(self, event_ms: int) -> bytes:
+        return codec.encode(self.schema, {**self.fields, "event_time": event_ms})
 
-    def encode(self, n: int, tenant: str, station: str, datapoint: str, event_ms: int) -> bytes:
-        """Event `n` as the simulator's records look (some fire, some have no threshold), at `event_ms`."""
-        threshold = NO_THRESHOLD if self.rng.random() < 0.2 else float(self.rng.choice([50, 75, 90]))
-        return codec.encode("alarm_event.v2", {
+
+def alarm_sensor(station: str, datapoint: str) -> str:
+    """An alarm sensor as one id, the Kafka key of its events (as the simulator keys them)."""
+    return f"{station}/{datapoint}"
+
+
+def alarm_load(tenants: Sequence[str], sensors: int, seed: int = 7) -> Iterator[LoadRecord]:
+    """Alarm events as the simulator's look (some fire, some have no threshold): tenants in turn, each tenant's
+    `sensors // len(tenants)` sensors in turn, so every sensor reports in every window and every partition moves
+    its watermark."""
+    per_tenant = max(1, sensors // len(tenants))
+    stations = max(1, per_tenant // 10)
+    datapoints = max(1, per_tenant // stations)
+    rng = random.Random(seed)
+    for n in range(sys.maxsize):
+        tenant = tenants[n % len(tenants)]
+        s = (n // len(tenants)) % (stations * datapoints)
+        station, datapoint = f"bts-{s // datapoints:04d}", f"dp-{s % datapoints}"
+        threshold = NO_THRESHOLD if rng.random() < 0.2 else float(rng.choice([50, 75, 90]))
+        yield LoadRecord(f"{tenant}.sensors.alarms", tenant, alarm_sensor(station, datapoint), "alarm_event.v2", {
             "tenant": tenant, "station_id": station, "datapoint_id": datapoint, "alarm_id": f"lat-{n}",
-            "event_time": event_ms, "value": float(self.rng.randint(0, 100)), "valueThreshold": threshold,
-            "isActive": True})
+            "value": float(rng.randint(0, 100)), "valueThreshold": threshold, "isActive": True})
 
 
-def decode_avro_result(value: bytes) -> ResultKey:
+def flow_load(tenants: Sequence[str], seed: int = 7) -> Iterator[LoadRecord]:
+    """The flow readings of each tenant's simulated plant (submit.simulate.flow_readings), clean, tenants in turn:
+    the plant decides which of its sensors read and what (counters rising, resets marked, the ship silent at sea),
+    the probe only when. The sensors are the ones the flow job's metadata knows (flow_topology)."""
+    plant = SimulationSpec(tenants=tuple(tenants), events=sys.maxsize, out_of_order=0.0, late=0.0, malformed=0.0,
+                           old_schema=0.0, seed=seed)
+    for r in flow_readings(plant):
+        yield LoadRecord(r.topic, r.tenant, r.key.decode(), "flow_reading.v1", r.fields)
+
+
+def live_load(stream: str, tenants: Sequence[str], spec: LatencySpec) -> Iterator[LoadRecord]:
+    """The probe's records for a contender reading `<tenant>.sensors.<stream>` ("alarms" or "flow")."""
+    if stream == "alarms":
+        return alarm_load(tenants, spec.sensors)
+    if stream == "flow":
+        return flow_load(tenants)
+    raise ValueError(f"no latency load for the {stream!r} stream")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // _MS
+
+
+def decode_alarm_result(value: bytes) -> ResultKey:
     """The key of an `alarm_rate_result.v1` record (the Flink job and the hand-written SQL)."""
     r = codec.decode(value, "alarm_rate_result.v1")
-    return r["tenant"], r["station_id"], r["datapoint_id"], (r["window_start"] - _EPOCH) // _MS
+    return r["tenant"], alarm_sensor(r["station_id"], r["datapoint_id"]), _epoch_ms(r["window_start"])
 
 
 def decode_json_result(value: bytes) -> ResultKey:
-    """The key of a JSON result (Quix Streams and the plain loop: bench.plain_python.result_record)."""
+    """The key of a JSON alarm result (Quix Streams and the plain loop: bench.plain_python.result_record)."""
     r = json.loads(value)
-    return r["tenant"], r["station_id"], r["datapoint_id"], int(r["window_start"])
+    return r["tenant"], alarm_sensor(r["station_id"], r["datapoint_id"]), int(r["window_start"])
+
+
+def decode_flow_result(value: bytes) -> ResultKey:
+    """The key of a `flow_result.v1` record (the flow job). Its rows for power sensors without readings
+    (readings 0) have keys no event falls into: they are seen, and stand for no event."""
+    r = codec.decode(value, "flow_result.v1")
+    return r["tenant"], r["sensor_id"], _epoch_ms(r["window_start"])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -155,9 +198,9 @@ class Ledger:
         self.results_seen = 0
         self.undecodable = 0
 
-    def appended(self, tenant: str, station: str, datapoint: str, append_ms: int) -> None:
+    def appended(self, tenant: str, sensor: str, append_ms: int) -> None:
         """A measurement-phase event, appended at `append_ms` (its event time)."""
-        key = (tenant, station, datapoint, append_ms - append_ms % self.window_ms)
+        key = (tenant, sensor, append_ms - append_ms % self.window_ms)
         self.appends.setdefault(key, []).append(append_ms)
 
     def saw(self, key: ResultKey, at_ms: int) -> bool:
@@ -183,7 +226,7 @@ class Ledger:
                 close.append(math.inf)
                 continue
             latencies.extend(seen - t for t in appends)
-            close.append(seen - (key[3] + self.window_ms + self.out_of_orderness_ms))
+            close.append(seen - (key[2] + self.window_ms + self.out_of_orderness_ms))
         return LatencyFigures(
             events=len(latencies), windows=len(self.appends), missing_windows=self.missing(visible),
             missing_events=missing_events, p50_latency_ms=_finite(percentile(latencies, 50)),
@@ -352,9 +395,9 @@ def group_ready(admin: AdminClient, group: str, topics: list[str]) -> bool:
     return description.state == ConsumerGroupState.STABLE and set(topics) <= assigned
 
 
-def probe(bootstrap: str, tenants: list[str], results_topics: list[str], decode: Decoder, spec: LatencySpec,
+def probe(bootstrap: str, load: Iterator[LoadRecord], results_topics: list[str], decode: Decoder, spec: LatencySpec,
           writer_group: str | None = None, progress: Callable[[str], None] = lambda _: None) -> ProbeReport:
-    """Append `spec.total_events` to `<tenant>.sensors.alarms` at `spec.rate` while reading the results; then
+    """Append `spec.total_events` records of `load` at `spec.rate` while reading the results; then
     wait (up to `spec.wait_s`) for the measured windows still missing and for open transactions to commit.
 
     `writer_group`: the consumer group of a results writer into Cassandra, timed as well.
@@ -364,7 +407,6 @@ def probe(bootstrap: str, tenants: list[str], results_topics: list[str], decode:
     ledger = Ledger(spec.window_ms, spec.out_of_orderness_ms)
     results = ResultsWatcher(bootstrap, results_topics, decode, ledger)
     commits = CommitWatcher(bootstrap, writer_group, results.partitions) if writer_group else None
-    load = Load(tenants, spec.sensors)
     # linger 5 ms: the append is what is timed, so the producer must not hold records back for long
     p = producer(bootstrap, **{"linger.ms": 5})
     failures: list[str] = []
@@ -378,24 +420,23 @@ def probe(bootstrap: str, tenants: list[str], results_topics: list[str], decode:
                     warmup + measure: f"tail {spec.tail_s:.0f} s"}
     started = time.monotonic()
     try:
-        for n in range(spec.total_events):
+        for n, record in zip(range(spec.total_events), load, strict=False):
             if n in phase_starts:
                 progress(phase_starts[n])
             ahead = started + spec.due(n) - time.monotonic()
             if ahead > 0:
                 time.sleep(ahead)
-            tenant, station, datapoint = load.sensor(n)
             at = _now_ms()
-            value = load.encode(n, tenant, station, datapoint, at)
+            value = record.encode(at)
             while True:
                 try:
-                    p.produce(f"{tenant}.sensors.alarms", key=f"{station}/{datapoint}".encode(), value=value,
-                              timestamp=at, on_delivery=on_delivery)
+                    p.produce(record.topic, key=record.sensor.encode(), value=value, timestamp=at,
+                              on_delivery=on_delivery)
                     break
                 except BufferError:
                     p.poll(0.05)
             if spec.measured(n):
-                ledger.appended(tenant, station, datapoint, at)
+                ledger.appended(record.tenant, record.sensor, at)
             p.poll(0)
         if p.flush(60) or failures:
             raise RuntimeError(f"events not delivered: {failures[:1] or 'flush timed out'}")

@@ -3,13 +3,13 @@
 Throughput: events are produced once into fresh per-tenant topics; then each contender runs
 in a subprocess of its own (so its peak memory, JVM included, is its own) and reports events
 and seconds from its first record (or from Flink's RUNNING) to done. The flow-aggregates job is
-measured the same way on flow readings of the simulated plant (fewer: the job is far slower),
-produced once into the same tenants' flow topics; no baseline computes its aggregates, so it is
-compared with none.
+measured the same way (unless --no-flow) on flow readings of the simulated plant, produced once
+into the same tenants' flow topics; no baseline computes its aggregates, so it is compared with none.
 
 Latency (bench/latency.py): each windowing contender runs live, again in its own subprocess,
 on topics of its own while the probe appends events at a fixed rate below saturation and
-times when each event's window result becomes visible.
+times when each event's window result becomes visible; the flow job (unless --no-flow) the
+same way on the simulated plant's flow readings.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from itertools import count
 from pathlib import Path
 from typing import TextIO
 
@@ -33,9 +34,11 @@ from bench.latency import (
     LatencySpec,
     ProbeReport,
     admin_client,
-    decode_avro_result,
+    decode_alarm_result,
+    decode_flow_result,
     decode_json_result,
     group_ready,
+    live_load,
     probe,
 )
 from bench.measure import READY, ROOT, Measurement, Running, run_measured
@@ -64,11 +67,16 @@ class BenchSpec:
     sensors: int = 10_000  # over all tenants
     parallelism: tuple[int, ...] = (1, 2)
     quix: bool = True
-    flow: bool = False  # the flow-aggregates job too, on the plant's flow readings (--flow)
-    # over all tenants; fewer than events: the flow job ran at ~800 readings/s at p1 after ~7 minutes of start-up
-    # (bench 6357f4, 10 tenants), and a contender has 30 minutes (run_measured)
-    flow_events: int = 200_000
+    flow: bool = True  # the flow-aggregates job too, on the plant's flow readings (off: --no-flow)
+    # over all tenants; None: as many as events. The job plans in ~10 s since it looks its sensors up (a check run:
+    # 9,472 readings/s at p1 on 200,000, start-up included), so 2,000,000 fit a contender's 30 minutes (run_measured)
+    flow_events: int | None = None
     latency: LatencySpec | None = field(default_factory=LatencySpec)  # None: throughput only
+
+    @property
+    def flow_total(self) -> int:
+        """Flow readings over all tenants: `flow_events`, or as many as the alarm events."""
+        return self.events if self.flow_events is None else self.flow_events
 
 
 def _workload(spec: BenchSpec, run_id: str) -> SimulationSpec:
@@ -83,10 +91,10 @@ def _workload(spec: BenchSpec, run_id: str) -> SimulationSpec:
 
 
 def _flow_workload(spec: BenchSpec, work: SimulationSpec) -> SimulationSpec:
-    """The flow readings: `spec.flow_events` over the alarm workload's tenants, as clean (no bad or late readings;
+    """The flow readings: `spec.flow_total` over the alarm workload's tenants, as clean (no bad or late readings;
     as many out of order within the bound). Each tenant's plant has len(FLOW_SENSORS) sensors, each reading
     once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them)."""
-    return dataclasses.replace(work, events=spec.flow_events // len(work.tenants), window_ms=FLOW_WINDOW_MS)
+    return dataclasses.replace(work, events=spec.flow_total // len(work.tenants), window_ms=FLOW_WINDOW_MS)
 
 
 def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> dict:
@@ -141,7 +149,7 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
         m = Measurement(name, report["events"], report["seconds"], peak, p, wall, details=report, workload=workload)
         measurements.append(m)
         out.write(f" {m.events_per_second:,.0f} events/s, peak {peak / 2**20:,.0f} MiB\n")
-    latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism)
+    latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism, spec.flow)
                if spec.latency else [])
     return _report(spec, work, flow, measurements, latency, run_id, out)
 
@@ -169,61 +177,69 @@ class LiveContender:
     group: str | None = None
     writer_group: str | None = None  # the consumer group of its results writer into Cassandra, if it has one
     parallelism: int = 1
+    stream: str = "alarms"  # what it reads, <tenant>.sensors.<stream>, and so what the probe appends
 
     @property
     def inputs(self) -> list[str]:
-        return [f"{t}.sensors.alarms" for t in self.tenants]
+        return [f"{t}.sensors.{self.stream}" for t in self.tenants]
 
 
 def _live_contenders(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
-                     parallelism: Sequence[int] = (1,)) -> list[LiveContender]:
-    """The windowing contenders, the Flink ones at each parallelism, each on fresh tenants (fresh topics) of
-    its own, same window for all."""
+                     parallelism: Sequence[int] = (1,), flow: bool = False) -> list[LiveContender]:
+    """The windowing contenders, the Flink ones at each parallelism (with `flow`, the flow job too), each on fresh
+    tenants (fresh topics) of its own, same window for all."""
     py = sys.executable
+    fresh = count()
 
-    def tenants(k: int) -> tuple[str, ...]:
+    def tenants() -> tuple[str, ...]:
+        k = next(fresh)
         return tuple(f"l{run_id}{k}t{i}" for i in range(spec.tenants))
-
-    def flink(kind: str, k: int, p: int) -> list[str]:
-        return _flink_job_argv(kind, tenants(k), p, group(f"{kind}{p}"), "--live",
-                               "--window-s", str(spec.window_ms // 1000))
 
     def group(tag: str) -> str:
         return f"bench-{run_id}-lat{tag}"
 
-    def peer(k: int, tag: str) -> list[str]:
-        return ["--topics", ",".join(f"{t}.sensors.alarms" for t in tenants(k)), "--expected", str(spec.total_events),
-                "--output-topic", f"bench-{run_id}.results.lat-{tag}", "--group", group(tag),
-                "--window-ms", str(spec.window_ms), "--grace-ms", str(spec.out_of_orderness_ms)]
+    def flink(kind: str, own: tuple[str, ...], p: int) -> list[str]:
+        return _flink_job_argv(kind, own, p, group(f"{kind}{p}"), "--live", "--window-s", str(spec.window_ms // 1000))
+
+    def tenantstream(kind: str, name: str, results: str, decode: Decoder, stream: str, p: int) -> LiveContender:
+        """A tenantstream job end to end: its results topic per tenant, its writer into Cassandra."""
+        own = tenants()
+        return LiveContender(f"{name} p{p}", own, [*flink(kind, own, p), "--keyspace", f"bench_{run_id}_lat"],
+                             [f"{t}.results.{results}" for t in own], decode,
+                             writer_group=writer_group(group(f"{kind}{p}")), parallelism=p, stream=stream)
+
+    def peer(name: str, tag: str, argv: list[str]) -> LiveContender:
+        """A contender that stops by itself after the probe's events, its results on a topic of its own."""
+        own, results = tenants(), f"bench-{run_id}.results.lat-{tag}"
+        return LiveContender(
+            name, own, [*argv, "--topics", ",".join(f"{t}.sensors.alarms" for t in own),
+                        "--expected", str(spec.total_events), "--output-topic", results, "--group", group(tag),
+                        "--window-ms", str(spec.window_ms), "--grace-ms", str(spec.out_of_orderness_ms)],
+            [results], decode_json_result, group=group(tag))
 
     contenders = []
-    for p in parallelism:  # tenants 0 and 1 at p1, 4 and 5 at p2, ...
-        hw, job = 4 * (p - 1), 4 * (p - 1) + 1
+    for p in parallelism:
+        own, results = tenants(), f"bench-{run_id}.results.lat-hw{p}"
         contenders += [
-            LiveContender(f"hand-written Flink SQL p{p}", tenants(hw),
-                          [*flink("handwritten", hw, p), "--results-topic", f"bench-{run_id}.results.lat-hw{p}"],
-                          [f"bench-{run_id}.results.lat-hw{p}"], decode_avro_result, parallelism=p),
-            LiveContender(f"{ALARM_JOB} p{p}", tenants(job),
-                          [*flink("job", job, p), "--keyspace", f"bench_{run_id}_lat"],
-                          [f"{t}.results.alarm_rate" for t in tenants(job)], decode_avro_result,
-                          writer_group=writer_group(group(f"job{p}")), parallelism=p)]
+            LiveContender(f"hand-written Flink SQL p{p}", own,
+                          [*flink("handwritten", own, p), "--results-topic", results], [results], decode_alarm_result,
+                          parallelism=p),
+            tenantstream("job", ALARM_JOB, "alarm_rate", decode_alarm_result, "alarms", p)]
     if quix:
-        contenders.append(LiveContender(
-            "Quix Streams (exactly-once)", tenants(2), [str(quix_python(cfg.cache_dir)), "bench/quix_baseline.py",
-                                                        *peer(2, "quix")],
-            [f"bench-{run_id}.results.lat-quix"], decode_json_result, group=group("quix")))
-    contenders.append(LiveContender(
-        "plain Python loop", tenants(3), [py, "-m", "bench.plain_python", *peer(3, "plain")],
-        [f"bench-{run_id}.results.lat-plain"], decode_json_result, group=group("plain")))
+        contenders.append(peer("Quix Streams (exactly-once)", "quix",
+                               [str(quix_python(cfg.cache_dir)), "bench/quix_baseline.py"]))
+    contenders.append(peer("plain Python loop", "plain", [py, "-m", "bench.plain_python"]))
+    contenders += [tenantstream("flow", FLOW_JOB, "flow", decode_flow_result, "flow", p)
+                   for p in (parallelism if flow else ())]
     return contenders
 
 
 def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str, logs: Path,
-                   out: TextIO, parallelism: Sequence[int] = (1,)) -> list[dict]:
+                   out: TextIO, parallelism: Sequence[int] = (1,), flow: bool = False) -> list[dict]:
     """Run each live contender under the probe's load; one row of figures per contender."""
     bootstrap, env = cfg.kafka.bootstrap, {**os.environ, "PYTHONPATH": str(ROOT)}
     admin = admin_client(bootstrap)
-    contenders = _live_contenders(cfg, spec, quix, run_id, parallelism)
+    contenders = _live_contenders(cfg, spec, quix, run_id, parallelism, flow)
     out.write(f"\nlatency at {spec.rate:,.0f} events/s, {spec.total_events:,} events per contender "
               f"({spec.warmup_s:.0f} s warm-up, {spec.measure_s:.0f} s measured, {spec.tail_s:.0f} s tail)\n")
     rows = []
@@ -241,7 +257,7 @@ def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
             else:
                 waited = running.wait_until(lambda: group_ready(admin, c.group, c.inputs), "partitions assigned")
             progress(f"ready after {waited:.0f} s")
-            found.append(probe(bootstrap, list(c.tenants), c.results_topics, c.decode, spec,
+            found.append(probe(bootstrap, live_load(c.stream, c.tenants, spec), c.results_topics, c.decode, spec,
                                writer_group=c.writer_group, progress=progress))
             if c.group is None:
                 running.interrupt()
@@ -251,8 +267,8 @@ def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
         report, peak, wall = run_measured(c.argv, env=env, log=logs, drive=drive)
         f = found[0].visible
         out.write(f" p50 {_ms(f.p50_latency_ms)} ms, p99 {_ms(f.p99_latency_ms)} ms, peak {peak / 2**20:,.0f} MiB\n")
-        rows.append({"name": c.name, "parallelism": c.parallelism, **found[0].as_dict(), "peak_rss_bytes": peak,
-                     "wall_seconds": round(wall, 1), "details": report})
+        rows.append({"name": c.name, "parallelism": c.parallelism, "workload": c.stream, **found[0].as_dict(),
+                     "peak_rss_bytes": peak, "wall_seconds": round(wall, 1), "details": report})
     return rows
 
 
@@ -331,28 +347,32 @@ def _latency_report(spec: LatencySpec, rows: list[dict], out: TextIO) -> dict:
     close = f"visible - (window end + {late_s:g} s out-of-orderness), over the windows of those events"
     stored = ("the moment the job's results writer, which commits its offsets only after Cassandra acknowledged "
               "the rows, had committed past the result (polled every 0.25 s)")
+    flow_sensors = spec.tenants * len(FLOW_SENSORS) if any(r["workload"] == "flow" for r in rows) else None
+    flow = (f"{FLOW_JOB}: the simulated plant's flow readings, {len(FLOW_SENSORS)} sensors per tenant "
+            f"({flow_sensors:,} in all); a result row stands for its sensor's readings in its window, and its rows "
+            "for power sensors without readings (readings 0) for none" if flow_sensors else None)
     out.write(textwrap.fill(
         f"latency: {latency}. close: {close}. Every contender: {window_s:g} s tumbling windows, {spec.tenants} "
-        f"tenants, {spec.sensors:,} sensors. Its rows in Cassandra: {stored}. missing: measured windows never "
-        "visible, counted as infinitely late ('never' where a percentile reaches them). The Kafka drain computes "
-        "no windows, so it has no latency.", width=110) + "\n")
+        f"tenants; the alarm-rate contenders {spec.sensors:,} sensors" + (f"; {flow}" if flow else "")
+        + f". Its rows in Cassandra: {stored}. missing: measured windows never visible, counted as infinitely late "
+        "('never' where a percentile reaches them). The Kafka drain computes no windows, so it has no latency.",
+        width=110) + "\n")
     for r in rows:
         if r["undecodable_results"]:
             out.write(f"warning: {r['name']} wrote {r['undecodable_results']:,} results the probe could not decode\n")
     return {"offered_events_per_second": spec.rate, "tenants": spec.tenants, "sensors": spec.sensors,
-            "window_s": window_s, "out_of_orderness_s": late_s, "warmup_s": spec.warmup_s,
+            "flow_sensors": flow_sensors, "window_s": window_s, "out_of_orderness_s": late_s, "warmup_s": spec.warmup_s,
             "measure_s": spec.measure_s, "tail_s": spec.tail_s, "latency": latency, "close_to_visible": close,
-            "in_cassandra": stored, "contenders": rows}
+            "in_cassandra": stored, "flow": flow, "contenders": rows}
 
 
 def _not_measured(spec: BenchSpec) -> list[str]:
     notes = ["latency of the kafka consumer drain: it computes no windows, so no result becomes visible"]
     if spec.flow:
-        notes += [f"{FLOW_JOB} against a baseline: the hand-written SQL, Quix Streams and plain Python baselines "
-                  "compute the alarm rate only, so the flow rows' job/it is n/a",
-                  f"{FLOW_JOB} latency: the latency phase runs the alarm-rate workload only"]
+        notes.append(f"{FLOW_JOB} against a baseline: the hand-written SQL, Quix Streams and plain Python baselines "
+                     "compute the alarm rate only, so the flow rows' job/it is n/a")
     else:
-        notes.append(f"{FLOW_JOB}: skipped (run with --flow to measure it)")
+        notes.append(f"{FLOW_JOB}: skipped (--no-flow)")
     if spec.latency is None:
         notes.append("latency: skipped (--no-latency)")
     return notes

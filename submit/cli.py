@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.latency import LatencySpec
 from connectors.cassandra import CassandraUnavailableError
@@ -47,6 +48,9 @@ from submit.simulate import (
     produce,
 )
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
+
+if TYPE_CHECKING:
+    from bench.run import BenchSpec
 
 
 def _stack_up(args: argparse.Namespace) -> int:
@@ -193,16 +197,23 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_spec(args: argparse.Namespace) -> BenchSpec:
+    """What `tenantstream bench` measures, from its arguments."""
+    from bench.run import BenchSpec
+
+    latency = None if args.no_latency else LatencySpec(rate=args.latency_rate, tenants=args.tenants,
+                                                       measure_s=args.latency_seconds)
+    return BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
+                     parallelism=tuple(args.parallelism), quix=not args.no_quix, flow=not args.no_flow,
+                     flow_events=args.flow_events, latency=latency)
+
+
 def _bench(args: argparse.Namespace) -> int:
-    from bench.run import BenchSpec, run_bench
+    from bench.run import run_bench
 
     cfg = load_config()
     control.up(cfg)
-    latency = None if args.no_latency else LatencySpec(rate=args.latency_rate, tenants=args.tenants,
-                                                       measure_s=args.latency_seconds)
-    run_bench(cfg, BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
-                             parallelism=tuple(args.parallelism), quix=not args.no_quix, flow=args.flow,
-                             flow_events=args.flow_events, latency=latency))
+    run_bench(cfg, bench_spec(args))
     return 0
 
 
@@ -470,14 +481,15 @@ def build_parser() -> argparse.ArgumentParser:
     latency = LatencySpec()
     bench = commands.add_parser(
         "bench", help="measure the alarm-rate job against hand-written Flink SQL, Quix Streams and plain Python, "
-                      "and the flow-aggregates job's throughput",
+                      "and the flow-aggregates job",
         description="Produce the same events once, then run each contender on them in its own process: a bare "
                     "Kafka consumer (the ceiling), hand-written Flink SQL, the alarm-rate job (end to end, into "
-                    "Cassandra and the results topics), Quix Streams and a plain Python loop; with --flow also the "
+                    "Cassandra and the results topics), Quix Streams and a plain Python loop, and the "
                     "flow-aggregates job end to end on flow readings of the simulated plant (no baseline: its ratio "
-                    "is n/a). Prints events/s, ratios and peak memory. Then a latency phase for each alarm-rate "
-                    "contender that computes windows (the Flink ones at each --parallelism, Quix Streams, the plain "
-                    f"loop): it runs live on topics of its own ({latency.sensors:,} sensors) while events arrive at a "
+                    "is n/a; --no-flow skips it). Prints events/s, ratios and peak memory. Then a latency phase for "
+                    "each contender that computes windows (the Flink ones, the flow job included, at each "
+                    "--parallelism, Quix Streams, the plain loop): it runs live on topics of its own "
+                    f"({latency.sensors:,} alarm sensors, or the plant's flow sensors) while events arrive at a "
                     "fixed rate with event time = append time; prints p50/p99 of the time from an event's append to "
                     "its window's result being "
                     f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
@@ -495,12 +507,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--latency-seconds", type=_positive, default=latency.measure_s, metavar="S",
                        help=f"measured seconds of the latency phase per contender, after {latency.warmup_s:.0f} s "
                             f"of warm-up and before a {latency.tail_s:.0f} s tail (default {latency.measure_s:.0f})")
-    bench.add_argument("--flow-events", type=int, default=200_000,
-                       help="flow readings over all tenants for the flow-aggregates job (default 200,000: the job "
-                            "is far slower than the alarm-rate job, and each contender has 30 minutes)")
-    bench.add_argument("--flow", action="store_true",
-                       help="also measure the flow-aggregates job (off by default: with 10 tenants its plan takes "
-                            "minutes to build, a known problem of its per-sensor SQL)")
+    bench.add_argument("--flow-events", type=int,
+                       help="flow readings over all tenants for the flow-aggregates job (default: as many as "
+                            "--events)")
+    bench.add_argument("--no-flow", action="store_true",
+                       help="skip the flow-aggregates job (its throughput and latency)")
     bench.add_argument("--no-latency", action="store_true", help="skip the latency phase (throughput only)")
     bench.set_defaults(func=_bench)
 

@@ -1,15 +1,39 @@
-"""The throughput bench without servers: its table, what it leaves unmeasured, the flow contender's workload and job."""
+"""The bench without servers: its arguments, its table, what it leaves unmeasured, the flow contender's workload
+and job."""
 
 from __future__ import annotations
 
 import io
 
 from bench.flink_job import tenantstream_job
+from bench.latency import LatencySpec, decode_alarm_result, decode_flow_result
 from bench.measure import Measurement
-from bench.run import BenchSpec, _flow_workload, _not_measured, _throughput_table, _workload
+from bench.run import (
+    BenchSpec,
+    _flow_workload,
+    _latency_report,
+    _live_contenders,
+    _not_measured,
+    _throughput_table,
+    _workload,
+)
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.flow_aggregates import FLOW_TABLE
+from stack.config import load_config
+from submit.cli import bench_spec, build_parser
 from submit.simulate import FLOW_SENSORS, flow_readings
+
+
+def _spec(*argv: str) -> BenchSpec:
+    return bench_spec(build_parser().parse_args(["bench", *argv]))
+
+
+def test_the_flow_job_is_measured_by_default_on_as_many_readings_as_there_are_events():
+    spec = _spec()
+    assert (spec.events, spec.flow, spec.flow_events, spec.flow_total) == (2_000_000, True, None, 2_000_000)
+    assert _spec("--events", "30000").flow_total == 30_000
+    assert _spec("--events", "30000", "--flow-events", "5000").flow_total == 5_000
+    assert not _spec("--no-flow").flow
 
 
 def _measurement(name: str, events_per_second: float, workload: str = "alarms") -> Measurement:
@@ -53,11 +77,11 @@ def test_a_contender_that_read_nothing_has_no_ratio():
 
 
 def test_not_measured_says_why_the_flow_rows_stand_alone_or_that_they_were_skipped():
-    with_flow = _not_measured(BenchSpec(flow=True, latency=None))
+    with_flow = _not_measured(BenchSpec())  # the default
     assert any("flow_aggregates against a baseline" in n for n in with_flow)
-    assert any("flow_aggregates latency" in n for n in with_flow)
-    skipped = "tenantstream flow_aggregates: skipped (run with --flow to measure it)"
-    assert skipped in _not_measured(BenchSpec(latency=None))  # the default
+    assert not any("flow_aggregates latency" in n for n in with_flow)  # measured now
+    skipped = "tenantstream flow_aggregates: skipped (--no-flow)"
+    assert skipped in _not_measured(BenchSpec(flow=False, latency=None))
 
 
 def test_the_flow_workload_has_its_own_count_over_the_same_tenants_and_is_as_clean():
@@ -68,6 +92,8 @@ def test_the_flow_workload_has_its_own_count_over_the_same_tenants_and_is_as_cle
     assert {r.kind for r in readings} <= {"on time", "out of order"}  # no bad or late readings, like the alarms
     assert {r.topic for r in readings} == {f"{t}.sensors.flow" for t in work.tenants}
     assert {r.fields["sensor_id"] for r in readings} == {s for s, *_ in FLOW_SENSORS}
+    as_many = BenchSpec(events=1_400, tenants=2)
+    assert _flow_workload(as_many, _workload(as_many, "abc123")).events == 700  # per tenant: 1,400 in all
 
 
 def test_the_flow_contender_is_the_flow_job_on_the_simulated_plant_with_its_own_window():
@@ -77,3 +103,58 @@ def test_the_flow_contender_is_the_flow_job_on_the_simulated_plant_with_its_own_
     assert (job.topics("acme").source, job.topics("acme").results) == ("acme.sensors.flow", "acme.results.flow")
     job, table = tenantstream_job("job", ["acme"], window_s=10)
     assert (job.name, table, job.tumbling.size_ms) == ("alarm_rate", ALARM_RATE_TABLE, 10_000)
+
+
+def _argument(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+def test_the_latency_phase_runs_the_flow_job_live_at_each_parallelism_on_flow_topics_of_its_own():
+    contenders = _live_contenders(load_config(), LatencySpec(tenants=3), quix=False, run_id="abc123",
+                                  parallelism=(1, 2), flow=True)
+    assert [c.name for c in contenders] == [
+        "hand-written Flink SQL p1", "tenantstream alarm_rate p1", "hand-written Flink SQL p2",
+        "tenantstream alarm_rate p2", "plain Python loop", "tenantstream flow_aggregates p1",
+        "tenantstream flow_aggregates p2"]
+    tenants = [t for c in contenders for t in c.tenants]
+    assert len(tenants) == len(set(tenants)) == 7 * 3  # fresh tenants for each contender
+    for p, flow in enumerate(contenders[-2:], 1):
+        assert (flow.stream, flow.parallelism, flow.decode, flow.group) == ("flow", p, decode_flow_result, None)
+        assert flow.inputs == [f"{t}.sensors.flow" for t in flow.tenants]
+        assert flow.results_topics == [f"{t}.results.flow" for t in flow.tenants]
+        assert flow.argv[3:5] == ["flow", "--tenants"] and "--live" in flow.argv
+        assert _argument(flow.argv, "--tenants") == ",".join(flow.tenants)
+        assert _argument(flow.argv, "--parallelism") == str(p)
+        assert _argument(flow.argv, "--window-s") == "10"  # the window of every contender
+        assert flow.writer_group is not None and _argument(flow.argv, "--group") in flow.writer_group
+    alarm_job = contenders[1]
+    assert (alarm_job.stream, alarm_job.decode, alarm_job.argv[3]) == ("alarms", decode_alarm_result, "job")
+    assert alarm_job.inputs == [f"{t}.sensors.alarms" for t in alarm_job.tenants]
+
+
+def test_without_the_flow_job_the_latency_phase_has_only_alarm_contenders():
+    contenders = _live_contenders(load_config(), LatencySpec(), quix=False, run_id="abc123", parallelism=(1,))
+    assert [c.stream for c in contenders] == ["alarms"] * 3
+
+
+def _latency_row(name: str, workload: str) -> dict:
+    figures = {"events": 100, "windows": 10, "missing_windows": 0, "missing_events": 0, "p50_latency_ms": 10_500.0,
+               "p99_latency_ms": 15_200.0, "close_to_visible_p50_ms": 700.0, "close_to_visible_p99_ms": 900.0}
+    return {"name": name, "parallelism": 1, "workload": workload, **figures, "results_seen": 12,
+            "undecodable_results": 0, "behind_schedule_s": 0.0, "in_cassandra": figures, "peak_rss_bytes": 2**30}
+
+
+def test_the_latency_table_has_the_flow_rows_and_says_what_their_rows_stand_for():
+    out = io.StringIO()
+    report = _latency_report(LatencySpec(), [_latency_row("tenantstream alarm_rate p1", "alarms"),
+                                             _latency_row("tenantstream flow_aggregates p1", "flow")], out)
+    printed = out.getvalue()
+    flow = "tenantstream flow_aggregates p1"
+    flow_line = next(line for line in printed.splitlines() if line.startswith(flow + " "))
+    assert flow_line[len(flow):].split() == ["10,500", "15,200", "700", "900", "1,024", "0"]
+    legend = " ".join(printed.split())
+    assert f"{len(FLOW_SENSORS)} sensors per tenant" in legend and "readings 0" in legend
+    assert report["flow_sensors"] == 10 * len(FLOW_SENSORS)
+    assert [r["workload"] for r in report["contenders"]] == ["alarms", "flow"]
+    alarms_only = _latency_report(LatencySpec(), [_latency_row("tenantstream alarm_rate p1", "alarms")], io.StringIO())
+    assert (alarms_only["flow_sensors"], alarms_only["flow"]) == (None, None)
