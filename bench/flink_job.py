@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.handwritten import handwritten_alarm_rate
 from bench.measure import READY
-from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
 from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
@@ -68,9 +68,9 @@ def run_handwritten(tenants: list[str], parallelism: int, group: str, results_to
         *ddl, insert = handwritten_alarm_rate(tenants, bootstrap, results_topic, group, window_s=window_s,
                                               stop_at="" if live else "latest")
         for statement in ddl:
-            env.execute_sql(statement)
+            execute_sql(env, statement)
         started = time.monotonic()
-        result = env.execute_sql(insert)
+        result = execute_sql(env, insert)
         running = when_running(result.get_job_client(), _announce_ready if live else None)
         try:
             wait_interruptibly(result)

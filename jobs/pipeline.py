@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from connectors.flink import create_view, execute_sql
 from connectors.kafka import exactly_once_sink_options, source_options
 from operators.aggregates import quote
 from operators.validation import (
@@ -339,10 +340,8 @@ def execute(job: Job, settings: RunSettings, env):
     env.get_config().set("table.optimizer.reuse-optimize-block-with-digest-enabled", "true")
     for statement in ddl:
         declare(env, statement)
-    statements = env.create_statement_set()
-    for insert in inserts:
-        statements.add_insert_sql(insert)
-    return statements.execute()
+    # One call that parses and plans the inserts, on a JVM thread that can plan (connectors.flink.execute_sql).
+    return execute_sql(env, f"EXECUTE STATEMENT SET BEGIN {' '.join(f'{insert};' for insert in inserts)} END")
 
 
 _VIEW = re.compile(r"CREATE TEMPORARY VIEW `(?P<name>[^`]+)` AS (?P<query>.*)", re.DOTALL)
@@ -359,9 +358,9 @@ def declare(env, statement: str) -> None:
     """
     view = _VIEW.fullmatch(statement)
     if view:
-        env.create_temporary_view(view["name"], env.sql_query(view["query"]))
+        create_view(env, view["name"], view["query"])
     else:
-        env.execute_sql(statement)
+        execute_sql(env, statement)
 
 
 def _avro_shape(schema: str, key: str = "") -> tuple[list[str], dict[str, str]]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
 from jobs.pipeline import Job, declare, routing_views, source_ddl
 
 
@@ -27,13 +27,13 @@ def run_over_file(job: Job, columns: list[str], path: Path, out_of_orderness_s: 
     and returns its rows."""
     env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
                               extra={"pipeline.auto-watermark-interval": "0 ms"})
-    env.execute_sql(source_ddl(job, columns, {"connector": "filesystem", "path": str(path), "format": "json",
+    execute_sql(env, source_ddl(job, columns, {"connector": "filesystem", "path": str(path), "format": "json",
                                               "json.timestamp-format.standard": "ISO-8601"}, out_of_orderness_s))
     for view in routing_views(job):
         declare(env, view)
 
     def rows(query: str) -> list:
-        with env.execute_sql(query).collect() as results:
+        with execute_sql(env, query).collect() as results:
             return list(results)
 
     return rows
