@@ -88,13 +88,23 @@ def _call_planning_thread(method: str, env, *args: str):
     a bench run planned the flow job). PlanningThread sets the provider on its own thread and plans there,
     in one call.
     """
+    from py4j.protocol import Py4JJavaError
     from pyflink.java_gateway import get_gateway
+    from pyflink.util.exceptions import JavaException, exception_mapping
     from pyflink.util.java_utils import to_jarray
 
     jvm = get_gateway().jvm
     types = [jvm.java.lang.Class.forName(name) for name in ("java.lang.Object", *["java.lang.String"] * len(args))]
-    return _planning_thread_class().getMethod(method, to_jarray(jvm.java.lang.Class, types)).invoke(
-        None, to_jarray(jvm.java.lang.Object, [env._j_tenv, *args]))
+    try:
+        return _planning_thread_class().getMethod(method, to_jarray(jvm.java.lang.Class, types)).invoke(
+            None, to_jarray(jvm.java.lang.Object, [env._j_tenv, *args]))
+    except Py4JJavaError as err:  # the reflective call wraps what Flink threw: raise that, as PyFlink would
+        cause = err.java_exception.getCause()
+        if cause is None:
+            raise
+        thrown = cause.toString()
+        kind = next((kind for name, kind in exception_mapping.items() if thrown.startswith(name)), JavaException)
+        raise kind(thrown) from err
 
 
 @functools.cache

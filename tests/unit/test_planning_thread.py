@@ -56,3 +56,11 @@ def test_the_flow_job_plans_on_a_new_jvm_thread_with_one_lookup_per_metadata_tab
     lookups = re.findall(r"LookupJoin\(table=\[default_catalog\.default_database\.(\w+)\]", optimized)
     # the dead-letter route and the window read the same sensor check: one lookup each, not one per reader
     assert sorted(lookups) == ["flow__limits", "flow__power_sensors", "flow__sensors"]
+
+
+def test_flinks_own_error_comes_through_as_pyflink_would_raise_it(tmp_path):
+    from pyflink.util.exceptions import JavaException
+
+    env = streaming_table_env(CheckpointSettings(tmp_path / "checkpoints"))
+    with pytest.raises(JavaException, match=r"ValidationException.*Object 'no_such_table' not found"):
+        execute_sql(env, "SELECT * FROM no_such_table")
