@@ -51,12 +51,12 @@ def run_tenantstream_job(kind: str, tenants: list[str], parallelism: int, group:
                          window_s: int | None = None, live: bool = False) -> dict:
     """Run the job of `kind` end to end: Flink on the mini-cluster, its results writer into Cassandra."""
     job, table = tenantstream_job(kind, tenants, window_s)
-    bootstrap = load_config().kafka.bootstrap
+    cfg = load_config()
     if not live:
-        skip_earlier_results(bootstrap, results_topics(job, table), writer_group(group))
+        skip_earlier_results(cfg.kafka.bootstrap, results_topics(job, table), writer_group(group))
     with tempfile.TemporaryDirectory(prefix="bench-ck-") as checkpoints:
-        report = run_job(job, table, load_config(),
-                         RunSettings(bootstrap, group_id=group, stop_at="" if live else "latest"),
+        report = run_job(job, table, cfg,
+                         RunSettings(cfg.kafka.bootstrap, group_id=group, stop_at="" if live else "latest"),
                          Path(checkpoints), parallelism=parallelism, keyspace=keyspace,
                          on_running=_announce_ready if live else None)
     timing = {"seconds": report.running_seconds, "total_seconds": report.seconds, "job_seconds": report.job_seconds,
