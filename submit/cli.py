@@ -102,6 +102,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"a count is 1 or more, not {text}")
+    return value
+
+
 def _offsets(text: str) -> str:
     if not text:
         return text  # unbounded
@@ -204,7 +211,8 @@ def bench_spec(args: argparse.Namespace) -> BenchSpec:
     latency = None if args.no_latency else LatencySpec(rate=args.latency_rate, tenants=args.tenants,
                                                        measure_s=args.latency_seconds)
     return BenchSpec(events=args.events, tenants=args.tenants, sensors=args.sensors,
-                     parallelism=tuple(args.parallelism), quix=not args.no_quix, flow=not args.no_flow,
+                     parallelism=tuple(args.parallelism), rounds=args.rounds, quix=not args.no_quix,
+                     flow=not args.no_flow,
                      flow_events=args.flow_events, latency=latency)
 
 
@@ -500,6 +508,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sensors", type=int, default=10_000,
                        help="sensors over all tenants in the throughput runs (default 10,000)")
     bench.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="Flink parallelisms (default 1 2)")
+    bench.add_argument("--rounds", type=_positive_int, default=3,
+                       help="runs of the hand-written Flink SQL and the alarm-rate job at each parallelism, "
+                            "interleaved; each shows its median run (default 3: one run of ~20 s varies by a "
+                            "quarter on 2 cores)")
     bench.add_argument("--no-quix", action="store_true", help="skip Quix Streams (its venv takes a minute to build)")
     bench.add_argument("--latency-rate", type=_positive, default=latency.rate, metavar="EVENTS_PER_S",
                        help=f"offered rate of the latency phase, over all tenants (default {latency.rate:,.0f}: "

@@ -14,8 +14,10 @@ from bench.run import (
     _latency_report,
     _live_contenders,
     _not_measured,
+    _own_group,
     _throughput_table,
     _workload,
+    median_runs,
 )
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.flow_aggregates import FLOW_TABLE
@@ -158,3 +160,49 @@ def test_the_latency_table_has_the_flow_rows_and_says_what_their_rows_stand_for(
     assert [r["workload"] for r in report["contenders"]] == ["alarms", "flow"]
     alarms_only = _latency_report(LatencySpec(), [_latency_row("tenantstream alarm_rate p1", "alarms")], io.StringIO())
     assert (alarms_only["flow_sensors"], alarms_only["flow"]) == (None, None)
+
+
+def test_the_hand_written_sql_and_the_job_run_three_rounds_by_default():
+    assert _spec().rounds == 3
+    assert _spec("--rounds", "1").rounds == 1
+
+
+def test_each_round_of_a_flink_contender_reads_as_a_consumer_group_of_its_own():
+    argv = ["python", "-m", "bench.flink_job", "job", "--group", "bench-x-job1", "--keyspace", "k"]
+    assert _own_group(argv, 4) == ["python", "-m", "bench.flink_job", "job", "--group", "bench-x-job1-r4",
+                                   "--keyspace", "k"]
+    assert _own_group(argv, 4) != _own_group(argv, 6)
+    drain = ["python", "-m", "bench.drain", "--topics", "t"]
+    assert _own_group(drain, 2) == drain
+
+
+def _run(name: str, seconds: float, peak_mib: int) -> Measurement:
+    return Measurement(name, 1000, seconds, peak_mib * 2**20, details={"seconds": seconds})
+
+
+def test_a_repeated_contender_shows_its_median_run_its_highest_peak_and_every_run():
+    runs = [_run("hw p1", 10.0, 100), _run("job p1", 20.0, 300), _run("drain", 2.0, 50),
+            _run("hw p1", 30.0, 200), _run("job p1", 12.0, 100), _run("hw p1", 20.0, 150), _run("job p1", 16.0, 200)]
+    hw, job, drain = median_runs(runs)
+    assert (hw.name, hw.seconds, hw.peak_rss_bytes) == ("hw p1", 20.0, 200 * 2**20)
+    assert (job.name, job.seconds, job.peak_rss_bytes) == ("job p1", 16.0, 300 * 2**20)
+    assert [r["seconds"] for r in hw.details["runs"]] == [10.0, 30.0, 20.0]  # in the order they ran
+    assert hw.details["seconds"] == 20.0
+    assert drain == runs[2] and "runs" not in drain.details
+
+
+def test_of_an_even_count_of_runs_the_slower_middle_one_counts():
+    [job] = median_runs([_run("job p1", 10.0, 1), _run("job p1", 14.0, 1), _run("job p1", 12.0, 1),
+                         _run("job p1", 40.0, 1)])
+    assert job.seconds == 14.0
+
+
+def test_the_table_says_how_many_runs_a_row_stands_for_and_lists_them():
+    job = "tenantstream alarm_rate p1"
+    rows, columns = _table(median_runs([_run(job, 10.0, 1), _run(job, 12.0, 1), _run("plain Python loop", 5.0, 1)]))
+    printed = columns[""]
+    job_line = next(line for line in printed.splitlines() if line.startswith(job + " "))
+    assert job_line.split()[-1] == "2"
+    assert next(line for line in printed.splitlines() if line.startswith("plain Python loop ")).split()[-1] == "1"
+    assert "tenantstream alarm_rate p1 100, 83 events/s" in " ".join(printed.split())
+    assert rows[0]["details"]["runs"][1]["events_per_second"] == 83
