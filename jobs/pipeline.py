@@ -37,6 +37,7 @@ from operators.validation import (
     DECODE_ERROR_COLUMN,
     KAFKA_TIMESTAMP_COLUMN,
     PROCESSING_TIME_COLUMN,
+    TRUSTED_EVENT_TIME,
     Rule,
     any_rejects,
     matches_tenant,
@@ -44,6 +45,7 @@ from operators.validation import (
     rejection_reason,
     sql_string,
     timestamp_in_range,
+    trusted_event_time,
     undecodable,
 )
 from operators.windows import Tumbling, interval_sql
@@ -253,25 +255,25 @@ class Job:
     def transactional_prefix(self, sink: str) -> str:
         return f"tenantstream.{self.name}.{'+'.join(self.tenants)}.{sink}"
 
-    def time_rules(self) -> list[Rule]:
-        """The rules without which a record's event time cannot be trusted to move the watermark."""
-        return [undecodable(), timestamp_in_range(self.time_column)]
-
     def rules(self) -> list[Rule]:
-        undecodable_rule, time_rule = self.time_rules()
-        return [undecodable_rule, *(missing(c) for c in self.required), time_rule,
+        return [undecodable(), *(missing(c) for c in self.required), timestamp_in_range(self.time_column),
                 matches_tenant("tenant", self.topic_tenant_sql()), *self.checks]
 
     def topic_tenant_sql(self) -> str:
         """The tenant of the topic a record was read from, as SQL: a constant for one tenant, else the topic's
         name without its suffix `.sensors.<stream>`, which every source topic has. (The planner inlines this
         wherever the tenant is used, so it is kept short: a CASE over the known topics made the generated code
-        of every route several times longer, and slower to compile and to run.)"""
+        of every route several times longer, and slower to compile and to run; SUBSTRING cut a new string per
+        record and use.)"""
         if len(self.tenants) == 1:
             return sql_string(self.tenants[0])
-        suffix = len(self.topics("").source)
-        return f"SUBSTRING(`{TOPIC_COLUMN}` FROM 1 FOR CHAR_LENGTH(`{TOPIC_COLUMN}`) - {suffix})"
+        return f"{TOPIC_TENANT}(`{TOPIC_COLUMN}`, {sql_string(self.topics('').source)})"
 
+
+# Functions of our Flink jar (connectors/flink-format) that plans call: name -> Java class.
+TOPIC_TENANT = "TOPIC_TENANT"
+JVM_FUNCTIONS = {TRUSTED_EVENT_TIME: "tenantstream.flink.TrustedEventTime",
+                 TOPIC_TENANT: "tenantstream.flink.TopicTenant"}
 
 # The tenant a record belongs to is the one whose topic it was read from, never what the record says.
 TOPIC_COLUMN = "kafka_topic"
@@ -297,7 +299,8 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
                             settings.group_id or job.default_group,
                             {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
-    ddl = [source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s), *routing_views(job)]
+    ddl = [*jvm_functions_ddl(), source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s),
+           *routing_views(job)]
     inserts = []
     suffixes = job.topics("")  # what follows the tenant in the name of each of its topics
     sinks = [_Sink(sink.topic, (suffixes.output(sink.topic),), _avro_shape(sink.schema, sink.key), sink.query)
@@ -382,6 +385,12 @@ def result_shape(job: Job) -> tuple[list[str], dict[str, str]]:
             {"format": "json", "json.timestamp-format.standard": "ISO-8601"})
 
 
+def jvm_functions_ddl() -> list[str]:
+    """The statements that register the functions of our Flink jar that plans call (JVM_FUNCTIONS)."""
+    return [f"CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS {name} AS '{java_class}' LANGUAGE JAVA"
+            for name, java_class in JVM_FUNCTIONS.items()]
+
+
 def kafka_source_columns(job: Job) -> list[str]:
     """Physical columns of a Kafka source: the event's fields as decoded, plus where it came from."""
     return [
@@ -402,9 +411,9 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
         *columns,
         f"`{TOPIC_TENANT_COLUMN}` AS {job.topic_tenant_sql()}",
         f"`rejected` AS ({any_rejects(job.rules())}) IS TRUE",  # as in the CASE: a NULL test rejects nothing
-        # Records without a trustworthy event time get time 0 so they never move the watermark.
-        f"`rowtime` AS CASE WHEN {any_rejects(job.time_rules())} THEN TO_TIMESTAMP_LTZ(0, 3) "
-        f"ELSE {quote(job.time_column)} END",
+        # Records without a trustworthy event time (those that do not decode have none) get time 0, so they
+        # never move the watermark; timestamp_in_range rejects them.
+        f"`rowtime` AS {trusted_event_time(job.time_column)}",
         f"`{PROCESSING_TIME_COLUMN}` AS PROCTIME()",
         f"WATERMARK FOR `rowtime` AS `rowtime` - {interval_sql(out_of_orderness_s * 1000)}",
     ], options)

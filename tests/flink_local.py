@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from jobs.pipeline import Job, declare, routing_views, source_ddl
+from jobs.pipeline import Job, declare, jvm_functions_ddl, routing_views, source_ddl
 
 
 def iso(ms: int | None) -> str | None:
@@ -27,6 +27,8 @@ def run_over_file(job: Job, columns: list[str], path: Path, out_of_orderness_s: 
     and returns its rows."""
     env = streaming_table_env(CheckpointSettings(folder / "checkpoints", interval_ms=200),
                               extra={"pipeline.auto-watermark-interval": "0 ms"})
+    for function in jvm_functions_ddl():
+        execute_sql(env, function)
     execute_sql(env, source_ddl(job, columns, {"connector": "filesystem", "path": str(path), "format": "json",
                                               "json.timestamp-format.standard": "ISO-8601"}, out_of_orderness_s))
     for view in routing_views(job):
