@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 
 from cassandra import DriverException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.concurrent import execute_concurrent
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 
@@ -62,20 +62,62 @@ def insert_statement(session: Session, keyspace: str, table: str, columns: Seque
                            f"VALUES ({', '.join('?' * len(columns))})")
 
 
-def upsert(session: Session, statement: PreparedStatement, rows: Iterable[Sequence[object]],
-           batch_size: int = 50, concurrency: int = 32) -> int:
-    """Write `rows` with the prepared `statement` (see insert_statement); return the count.
+def upsert(session: Session, statement: PreparedStatement, rows: Iterable[Sequence[object]]) -> int:
+    """Write `rows` with the prepared `statement` (see insert_statement) and wait; return the count."""
+    return upsert_async(session, statement, rows).wait()
 
-    Rows go in unlogged batches, many in flight: about 5x the rate of single statements
+
+class Upserts:
+    """Rows on their way to Cassandra: `wait()` returns their count once every batch is acknowledged, or
+    raises the first failure."""
+
+    def __init__(self, count: int, batches: int) -> None:
+        self.count = count
+        self._remaining = batches
+        self._failure: BaseException | None = None
+        self._done = threading.Condition()
+
+    def _settled(self, failure: BaseException | None = None) -> None:
+        with self._done:
+            self._remaining -= 1
+            self._failure = self._failure or failure
+            self._done.notify_all()
+
+    def wait(self) -> int:
+        with self._done:
+            self._done.wait_for(lambda: self._remaining == 0)
+        if self._failure is not None:
+            raise self._failure
+        return self.count
+
+
+def upsert_async(session: Session, statement: PreparedStatement, rows: Iterable[Sequence[object]],
+                 batch_size: int = 50, concurrency: int = 32) -> Upserts:
+    """Send `rows` with the prepared `statement`; returns once the last batch is sent (not acknowledged).
+
+    Rows go in unlogged batches, `concurrency` in flight: about 5x the rate of single statements
     here (17,600 against 3,100 rows/s, batches of 50, 32 in flight). Unlogged is enough:
-    every row is an idempotent upsert, so a batch cut short is simply written again.
+    every row is an idempotent upsert, so a batch cut short is simply written again. Returning before
+    the acknowledgements lets the caller prepare its next rows while Cassandra writes these.
     """
     rows = list(rows)
-    batches = []
-    for start in range(0, len(rows), batch_size):
+    starts = range(0, len(rows), batch_size)
+    upserts = Upserts(len(rows), len(starts))
+    in_flight = threading.BoundedSemaphore(concurrency)
+
+    def settled(result: object) -> None:
+        in_flight.release()
+        upserts._settled(result if isinstance(result, BaseException) else None)
+
+    for start in starts:
         batch = BatchStatement(batch_type=BatchType.UNLOGGED)
         for row in rows[start:start + batch_size]:
             batch.add(statement, row)
-        batches.append((batch, ()))
-    execute_concurrent(session, batches, concurrency=concurrency, raise_on_first_error=True)
-    return len(rows)
+        in_flight.acquire()
+        try:
+            sent = session.execute_async(batch)
+        except BaseException as err:
+            settled(err)
+            raise
+        sent.add_callbacks(settled, settled)
+    return upserts
