@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,14 @@ from operators.windows import tumbling
 from stack.config import load_config
 from submit.local import pending_records, results_topics, run_job, wait_interruptibly, when_running, writer_group
 from submit.simulate import flow_topology
+
+
+def stop_on_sigint() -> None:
+    """Raise KeyboardInterrupt on SIGINT, which is how the bench stops a live run. A process started in the
+    background by a shell without job control (`nohup tenantstream bench &`) inherits SIGINT ignored, and
+    Python then installs no handler: the run never stopped, and the bench waited out its timeout (seen in
+    bench cda6fe)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _announce_ready() -> None:
@@ -115,6 +124,8 @@ def main() -> None:
     parser.add_argument("--live", action="store_true",
                         help="run unbounded: print 'ready' once RUNNING, stop on SIGINT (Ctrl-C)")
     args = parser.parse_args()
+    if args.live:
+        stop_on_sigint()
     tenants = args.tenants.split(",")
     if args.kind == "handwritten":
         report = run_handwritten(tenants, args.parallelism, args.group, args.results_topic, args.window_s or 60,
