@@ -223,8 +223,8 @@ class ResultsWriter(ResultFollower):
 
     def _handle(self, consumer: Consumer, messages: list) -> None:
         """Send these rows, then settle the previous batch's: Python decodes and binds one batch while
-        Cassandra writes the one before (one at a time: in the tail of a bench run, 0.1 s of every 0.6 s
-        was decoding with nothing in flight)."""
+        Cassandra writes the one before. (Handled one after the other, Cassandra sat idle while a batch was
+        decoded: 0.1 s of every 0.6 s in the tail of a bench run.)"""
         rows = [[_cql_value(record[c]) for c in self.columns] for _, record in self.records(messages)]
         sent = upsert_async(self.session, self.insert, rows)
         self._settle(consumer)
