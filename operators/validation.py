@@ -43,9 +43,13 @@ def missing(column: str) -> Rule:
 
 TRUSTED_EVENT_TIME = "TRUSTED_EVENT_TIME"  # a Java function of our Flink jar, which each job's plan registers
 UNTRUSTED_TIME = "TO_TIMESTAMP_LTZ(0, 3)"
+# The bounds of a trusted event time, shared by the rowtime (trusted_event_time) and its rule (timestamp_in_range).
+EARLIEST_EVENT_TIME = "2000-01-01 00:00:00"
+MAX_HOURS_AHEAD = 24
 
 
-def trusted_event_time(column: str, earliest: str = "2000-01-01 00:00:00", max_ahead_hours: int = 24) -> str:
+def trusted_event_time(column: str, earliest: str = EARLIEST_EVENT_TIME,
+                       max_ahead_hours: int = MAX_HOURS_AHEAD) -> str:
     """SQL: the record's event time if it may move the watermark, else epoch 0 (UNTRUSTED_TIME). Untrusted:
     missing, before `earliest` (UTC), or more than `max_ahead_hours` after the Kafka append time."""
     earliest_ms = _epoch_ms(earliest)
@@ -54,7 +58,8 @@ def trusted_event_time(column: str, earliest: str = "2000-01-01 00:00:00", max_a
     return f"{TRUSTED_EVENT_TIME}(`{column}`, {KAFKA_TIMESTAMP_COLUMN}, {earliest_ms}, {max_ahead_hours * 3_600_000})"
 
 
-def timestamp_in_range(column: str, earliest: str = "2000-01-01 00:00:00", max_ahead_hours: int = 24) -> Rule:
+def timestamp_in_range(column: str, earliest: str = EARLIEST_EVENT_TIME,
+                       max_ahead_hours: int = MAX_HOURS_AHEAD) -> Rule:
     """Event times before `earliest` or more than `max_ahead_hours` after the Kafka append time are bad."""
     return Rule(
         f"{trusted_event_time(column, earliest, max_ahead_hours)} = {UNTRUSTED_TIME}",
