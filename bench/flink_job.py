@@ -1,10 +1,10 @@
 """Subprocess entry: run the alarm-rate job, the flow-aggregates job or the hand-written SQL baseline and
 print a JSON report.
 
+Either way it prints `ready` once Flink reports the job RUNNING (the bench counts CPU from there).
 Bounded (the default): read the offsets latest at start, report events and seconds from RUNNING
-to done. `--live`: run unbounded on the topics as they fill, print `ready` once Flink reports the
-job RUNNING, and on Ctrl-C (SIGINT) cancel the job (the alarm-rate job's results writer still
-copies what it committed) and report.
+to done. `--live`: run unbounded on the topics as they fill, and on Ctrl-C (SIGINT) cancel the job
+(the alarm-rate job's results writer still copies what it committed) and report.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def run_tenantstream_job(kind: str, tenants: list[str], parallelism: int, group:
         report = run_job(job, table, cfg,
                          RunSettings(cfg.kafka.bootstrap, group_id=group, stop_at="" if live else "latest"),
                          Path(checkpoints), parallelism=parallelism, keyspace=keyspace,
-                         on_running=_announce_ready if live else None)
+                         on_running=_announce_ready)
     timing = {"seconds": report.running_seconds, "total_seconds": report.seconds, "job_seconds": report.job_seconds,
               "results": report.results_written}
     return timing if live else {"events": report.events, **timing}  # live: nothing was pending at the start
@@ -100,7 +100,7 @@ def run_handwritten(tenants: list[str], parallelism: int, group: str, results_to
             execute_sql(env, statement)
         started = time.monotonic()
         result = execute_sql(env, insert)
-        running = when_running(result.get_job_client(), _announce_ready if live else None)
+        running = when_running(result.get_job_client(), _announce_ready)
         try:
             wait_interruptibly(result)
         except KeyboardInterrupt:
@@ -122,7 +122,7 @@ def main() -> None:
     parser.add_argument("--window-s", type=int, help="tumbling window in seconds (default: the job's own, 60 for "
                         "the alarm rate and the hand-written baseline, 900 for flow)")
     parser.add_argument("--live", action="store_true",
-                        help="run unbounded: print 'ready' once RUNNING, stop on SIGINT (Ctrl-C)")
+                        help="run unbounded, stop on SIGINT (Ctrl-C)")
     args = parser.parse_args()
     if args.live:
         stop_on_sigint()

@@ -1,15 +1,17 @@
-"""Run one contender in a subprocess and measure it: its JSON report, and peak resident memory
-of its whole process tree (a PyFlink process includes its JVM child); optionally drive a live
-load against it while it runs."""
+"""Run one contender in a subprocess and measure it: its JSON report, peak resident memory of its
+whole process tree (a PyFlink process includes its JVM child), and the CPU seconds that tree, each
+of the stack's servers and nothing (idle) took while it was measured; optionally drive a live load
+against it while it runs."""
 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,25 +38,79 @@ class Measurement:
         return {**asdict(self), "events_per_second": round(self.events_per_second)}
 
 
-def _tree_rss(root_pid: int) -> int:
-    """Resident bytes of `root_pid` and all its descendants."""
+def _process_table() -> tuple[dict[int, list[int]], dict[int, list[str]]]:
+    """Children of each pid, and the /proc stat fields after "pid (comm) " of each process."""
     children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             raw = stat.read_text()
             fields = raw[raw.rindex(")") + 2:].split()
             pid = int(stat.parent.name)
             children.setdefault(int(fields[1]), []).append(pid)
-            rss[pid] = int(fields[21]) * 4096
+            stats[pid] = fields
         except (OSError, ValueError, IndexError):
             continue
-    total, todo = 0, [root_pid]
+    return children, stats
+
+
+def _tree(root_pid: int, children: dict[int, list[int]]) -> list[int]:
+    pids, todo = [], [root_pid]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
+        pids.append(pid)
         todo.extend(children.get(pid, []))
-    return total
+    return pids
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(fields: list[str] | None) -> float:
+    """CPU seconds of a process (user and system; not its ended children's, which the meter saw themselves)."""
+    return sum(int(f) for f in fields[11:13]) / _TICK if fields else 0.0
+
+
+def _idle() -> float:
+    """Seconds the machine's cores have been idle (or waiting for I/O) since boot, summed over cores."""
+    with open("/proc/stat") as f:
+        return sum(int(v) for v in f.readline().split()[4:6]) / _TICK
+
+
+class Meter:
+    """The process tree of a contender as sampled: its peak resident memory, and CPU seconds between marks.
+
+    CPU is counted per process as last seen, so a process of the tree that ends keeps what it used; the
+    servers' CPU (by name, their pids given) and the machine's idle time are read at each mark.
+    """
+
+    def __init__(self, root_pid: int, servers: Mapping[str, int]) -> None:
+        self.root_pid, self.servers = root_pid, dict(servers)
+        self.peak_rss_bytes = 0
+        self._seen: dict[int, float] = {}
+        self._marks: dict[str, tuple[dict[int, float], dict[str, float]]] = {}
+        self._lock = threading.Lock()
+
+    def sample(self) -> dict[int, list[str]]:
+        children, stats = _process_table()
+        tree = [pid for pid in _tree(self.root_pid, children) if pid in stats]
+        with self._lock:
+            self.peak_rss_bytes = max(self.peak_rss_bytes, sum(int(stats[pid][21]) * 4096 for pid in tree))
+            self._seen.update((pid, _cpu(stats[pid])) for pid in tree)
+        return stats
+
+    def mark(self, name: str) -> None:
+        stats = self.sample()
+        others = {server: _cpu(stats.get(pid)) for server, pid in self.servers.items()}
+        with self._lock:
+            self._marks[name] = (dict(self._seen), {**others, "idle": _idle(), "seconds": time.monotonic()})
+
+    def cpu_seconds(self, since: str, until: str) -> dict[str, float]:
+        """CPU seconds from mark `since` to mark `until`: "contender" (its tree), each server, "idle"; and
+        "seconds", the time between the marks."""
+        (tree0, others0), (tree1, others1) = self._marks[since], self._marks[until]
+        used = {"contender": sum(cpu - tree0.get(pid, 0.0) for pid, cpu in tree1.items())}
+        return {name: round(v, 2) for name, v in {**used, **{k: others1[k] - others0[k] for k in others1}}.items()}
 
 
 class Running:
@@ -83,9 +139,23 @@ class Running:
         self.proc.send_signal(signal.SIGINT)
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What run_measured saw of one contender."""
+
+    report: dict  # the JSON object of its last stdout line
+    peak_rss_bytes: int  # of its whole process tree
+    wall_seconds: float  # the whole subprocess, start-up included
+    # While it was measured: from the READY line a Flink contender prints once its job is RUNNING (from
+    # its start for the others) to its report. Keys: "contender" (its process tree), each server, "idle",
+    # and "seconds" between the two.
+    cpu_seconds: dict[str, float]
+
+
 def run_measured(argv: list[str], env: dict[str, str] | None = None, timeout: float = 1800,
-                 log: Path | None = None, drive: Callable[[Running], None] | None = None) -> tuple[dict, int, float]:
-    """Run `argv`; return (the JSON object of its last stdout line, peak tree RSS, wall seconds).
+                 log: Path | None = None, drive: Callable[[Running], None] | None = None,
+                 servers: Mapping[str, int] | None = None) -> Outcome:
+    """Run `argv` and measure it; `servers` names the pids (the stack's servers) whose CPU counts beside it.
 
     `drive`, if given, is called while the contender runs (a live load against it); the contender is
     then awaited. If `drive` fails, the contender is interrupted, and killed if it does not stop.
@@ -94,17 +164,23 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None, timeout: fl
     stderr = log.open("ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
     running = Running(proc)
-    peak = [0]
+    meter = Meter(proc.pid, servers or {})
+    meter.mark("start")
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak[0] = max(peak[0], _tree_rss(proc.pid))
+            meter.sample()
             done.wait(0.25)
 
     def read() -> None:
         for line in proc.stdout:
-            running.lines.append(line.strip())
+            line = line.strip()
+            if line == READY and not running.printed(READY):
+                meter.mark(READY)
+            elif line.startswith("{"):
+                meter.mark("report")
+            running.lines.append(line)
 
     threads = [threading.Thread(target=sample, daemon=True), threading.Thread(target=read, daemon=True)]
     for thread in threads:
@@ -130,7 +206,8 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None, timeout: fl
     lines = [line for line in running.lines if line.startswith("{")]
     if not lines:
         raise RuntimeError(f"{argv[:4]} printed no JSON report")
-    return json.loads(lines[-1]), peak[0], time.monotonic() - started
+    return Outcome(json.loads(lines[-1]), meter.peak_rss_bytes, time.monotonic() - started,
+                   meter.cpu_seconds(READY if running.printed(READY) else "start", "report"))
 
 
 def _stop(running: Running, grace: float = 60) -> None:

@@ -45,6 +45,7 @@ from bench.measure import READY, ROOT, Measurement, Running, run_measured
 from bench.quix_env import QUIXSTREAMS_VERSION, quix_python
 from connectors.kafka import ensure_topics
 from stack.config import StackConfig
+from stack.control import server_pids
 from submit.local import writer_group
 from submit.simulate import (
     FLOW_SENSORS,
@@ -145,13 +146,15 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
                    for p in (spec.parallelism if spec.flow else ())]
 
     runs = []
+    servers = server_pids(cfg)
     for i, (name, p, argv, workload) in enumerate(contenders, 1):
         out.write(f"[{i}/{len(contenders)}] {name} ...")
         out.flush()
-        report, peak, wall = run_measured(_own_group(argv, i), env=env, log=logs)
-        m = Measurement(name, report["events"], report["seconds"], peak, p, wall, details=report, workload=workload)
+        run = run_measured(_own_group(argv, i), env=env, log=logs, servers=servers)
+        m = Measurement(name, run.report["events"], run.report["seconds"], run.peak_rss_bytes, p, run.wall_seconds,
+                        details={**run.report, "cpu_seconds": run.cpu_seconds}, workload=workload)
         runs.append(m)
-        out.write(f" {m.events_per_second:,.0f} events/s, peak {peak / 2**20:,.0f} MiB\n")
+        out.write(f" {m.events_per_second:,.0f} events/s, peak {m.peak_rss_bytes / 2**20:,.0f} MiB\n")
     measurements = median_runs(runs)
     latency = (_latency_phase(cfg, spec.latency, spec.quix, run_id, logs, out, spec.parallelism, spec.flow)
                if spec.latency else [])
@@ -298,11 +301,13 @@ def _latency_phase(cfg: StackConfig, spec: LatencySpec, quix: bool, run_id: str,
 
         out.write(f"[{i}/{len(contenders)}] {c.name}:")
         out.flush()
-        report, peak, wall = run_measured(c.argv, env=env, log=logs, drive=drive)
+        run = run_measured(c.argv, env=env, log=logs, drive=drive)
         f = found[0].visible
-        out.write(f" p50 {_ms(f.p50_latency_ms)} ms, p99 {_ms(f.p99_latency_ms)} ms, peak {peak / 2**20:,.0f} MiB\n")
+        out.write(f" p50 {_ms(f.p50_latency_ms)} ms, p99 {_ms(f.p99_latency_ms)} ms, "
+                  f"peak {run.peak_rss_bytes / 2**20:,.0f} MiB\n")
         rows.append({"name": c.name, "parallelism": c.parallelism, "workload": c.stream, **found[0].as_dict(),
-                     "peak_rss_bytes": peak, "wall_seconds": round(wall, 1), "details": report})
+                     "peak_rss_bytes": run.peak_rss_bytes, "wall_seconds": round(run.wall_seconds, 1),
+                     "details": run.report})
     return rows
 
 
@@ -343,9 +348,30 @@ def _throughput_table(measurements: list[Measurement], out: TextIO) -> list[dict
     return rows
 
 
+def _cpu_table(measurements: list[Measurement], out: TextIO) -> None:
+    """Where the machine's CPU went while each contender was measured: the table that shows what a contender
+    costs beyond its own process (the alarm-rate job's rows in Cassandra, every contender's Kafka)."""
+    measured = [m for m in measurements if "cpu_seconds" in m.details]
+    if not measured:
+        return
+    servers = sorted({k for m in measured for k in m.details["cpu_seconds"]} - {"contender", "idle", "seconds"})
+    out.write(f"\n{'CPU seconds while measured':<34} {'itself':>7}"
+              + "".join(f" {s:>{max(6, len(s))}}" for s in servers) + f" {'idle':>6} {'of':>6}\n")
+    for m in measured:
+        cpu = m.details["cpu_seconds"]
+        out.write(f"{m.name:<34} {cpu['contender']:>7.1f}"
+                  + "".join(f" {cpu.get(s, 0.0):>{max(6, len(s))}.1f}" for s in servers)
+                  + f" {cpu['idle']:>6.1f} {cpu['seconds'] * (os.cpu_count() or 1):>6.1f}\n")
+    out.write(textwrap.fill(
+        "CPU seconds of the contender's processes (a Flink contender's JVM included), of each server of the stack "
+        "and of idle cores, from a Flink contender's RUNNING (a peer's start) to its report, in its median run; "
+        "of = the seconds between those two moments times the cores.", width=110) + "\n")
+
+
 def _report(spec: BenchSpec, work: SimulationSpec, flow: SimulationSpec, measurements: list[Measurement],
             latency: list[dict], run_id: str, out: TextIO) -> dict:
     rows = _throughput_table(measurements, out)
+    _cpu_table(measurements, out)
     report = {
         "run": run_id, "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")

@@ -36,6 +36,11 @@ def _running(cfg: StackConfig, server: Server) -> processes.ProcessRecord | None
     return record if record is not None and record.alive() else None
 
 
+def server_pids(cfg: StackConfig) -> dict[str, int]:
+    """The pid of each server of the stack that is running, by name."""
+    return {server.name: record.pid for server in SERVERS if (record := _running(cfg, server)) is not None}
+
+
 def _log_tail(path: Path, lines: int = 12) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -4,12 +4,14 @@ and job."""
 from __future__ import annotations
 
 import io
+import os
 
 from bench.flink_job import tenantstream_job
 from bench.latency import LatencySpec, decode_alarm_result, decode_flow_result
 from bench.measure import Measurement
 from bench.run import (
     BenchSpec,
+    _cpu_table,
     _flow_workload,
     _latency_report,
     _live_contenders,
@@ -206,3 +208,23 @@ def test_the_table_says_how_many_runs_a_row_stands_for_and_lists_them():
     assert next(line for line in printed.splitlines() if line.startswith("plain Python loop ")).split()[-1] == "1"
     assert "tenantstream alarm_rate p1 100, 83 events/s" in " ".join(printed.split())
     assert rows[0]["details"]["runs"][1]["events_per_second"] == 83
+
+
+def test_the_cpu_table_shows_each_median_runs_cpu_by_process_and_the_servers_seen_in_any_row():
+    def run(name: str, seconds: float, cpu: dict[str, float]) -> Measurement:
+        return Measurement(name, 1000, seconds, 2**20, details={"seconds": seconds, "cpu_seconds": cpu})
+
+    job = "tenantstream alarm_rate p1"
+    measurements = median_runs([
+        run("hand-written Flink SQL p1", 15.0, {"contender": 25.0, "kafka": 2.5, "idle": 1.0, "seconds": 15.0}),
+        run(job, 20.0, {"contender": 30.0, "cassandra": 4.5, "kafka": 4.0, "idle": 0.5, "seconds": 20.0}),
+        run(job, 22.0, {"contender": 33.0, "cassandra": 5.5, "kafka": 4.2, "idle": 0.6, "seconds": 22.0}),
+        run(job, 18.0, {"contender": 28.0, "cassandra": 4.0, "kafka": 3.9, "idle": 0.4, "seconds": 18.0}),
+        Measurement("plain Python loop", 1000, 5.0, 2**20)])  # measured without CPU figures: not a row
+    out = io.StringIO()
+    _cpu_table(measurements, out)
+    lines = out.getvalue().splitlines()
+    assert lines[1].split()[-5:] == ["itself", "cassandra", "kafka", "idle", "of"]
+    assert lines[2].split()[-5:] == ["25.0", "0.0", "2.5", "1.0", f"{15.0 * os.cpu_count():.1f}"]  # of: seconds x cores
+    assert lines[3].split()[-5:][:4] == ["30.0", "4.5", "4.0", "0.5"]  # the median run of three
+    assert not any(line.startswith("plain Python loop") for line in lines)
