@@ -67,7 +67,8 @@ _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _cpu(fields: list[str] | None) -> float:
-    """CPU seconds of a process (user and system; not its ended children's, which the meter saw themselves)."""
+    """CPU seconds of a process, user and system. Not those of its children that ended: the meter counts each
+    process of a tree as it last saw it (a child that lived less than a sample's 0.25 s may be missed)."""
     return sum(int(f) for f in fields[11:13]) / _TICK if fields else 0.0
 
 
