@@ -54,3 +54,17 @@ def test_truncated_and_overlong_bodies_are_corrupt():
 def test_unknown_schema_name_lists_the_bundled_ones():
     with pytest.raises(KeyError, match=r"alarm_event\.v2"):
         codec.schema("alarm_event.v9")
+
+
+def test_without_logical_types_timestamps_stay_epoch_milliseconds():
+    data = codec.encode("alarm_event.v2", EVENT)
+    decoded = codec.decode(data, "alarm_event.v2", logical_types=False)
+    assert decoded == {**EVENT, "event_time": int(EVENT["event_time"].timestamp() * 1000)}
+    assert codec.decode(data, "alarm_event.v2") == EVENT  # the other reading is still there
+
+
+def test_without_logical_types_an_older_record_still_resolves_into_the_newer_schema():
+    v1 = {k: v for k, v in EVENT.items() if k not in ("tenant", "isActive")}
+    decoded = codec.decode(codec.encode("alarm_event.v1", v1), "alarm_event.v2", logical_types=False)
+    assert decoded == {**v1, "event_time": 1767240300000, "tenant": "", "isActive": True}
+
