@@ -67,4 +67,3 @@ def test_without_logical_types_an_older_record_still_resolves_into_the_newer_sch
     v1 = {k: v for k, v in EVENT.items() if k not in ("tenant", "isActive")}
     decoded = codec.decode(codec.encode("alarm_event.v1", v1), "alarm_event.v2", logical_types=False)
     assert decoded == {**v1, "event_time": 1767240300000, "tenant": "", "isActive": True}
-
