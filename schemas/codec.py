@@ -72,7 +72,7 @@ def decode(data: bytes | None, reader: str, logical_types: bool = True) -> dict[
     """Decode single-object-encoded `data` into the shape of schema `reader`.
 
     With `logical_types=False` a timestamp stays the long on the wire (epoch milliseconds), for a reader that
-    passes it on as it is: fastavro then builds no datetime, which halves the cost of a result record.
+    passes it on as it is: fastavro then builds no datetime (4.3 against 7 µs a result record here).
     """
     if not data:
         raise DecodeError("empty record")
