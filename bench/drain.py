@@ -10,8 +10,8 @@ import uuid
 from confluent_kafka import Consumer
 
 
-def drain(bootstrap: str, topics: list[str], expected: int) -> dict:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-drain-{uuid.uuid4().hex[:8]}",
+def drain(bootstrap: str, topics: list[str], expected: int, group: str | None = None) -> dict:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group or f"bench-drain-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
                          "enable.auto.commit": False, "fetch.max.bytes": 52_428_800})
     consumer.subscribe(topics)
@@ -32,8 +32,9 @@ def main() -> None:
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--topics", required=True, help="comma-separated")
     parser.add_argument("--expected", type=int, required=True)
+    parser.add_argument("--group", help="Kafka consumer group (default: a new one)")
     args = parser.parse_args()
-    print(json.dumps(drain(args.bootstrap, args.topics.split(","), args.expected)))
+    print(json.dumps(drain(args.bootstrap, args.topics.split(","), args.expected, args.group)))
 
 
 if __name__ == "__main__":

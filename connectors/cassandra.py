@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from cassandra import DriverException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
@@ -45,6 +45,15 @@ def ensure_keyspace(session: Session, keyspace: str, replication: int = 1) -> No
     session.execute(SimpleStatement(
         f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
         f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"))
+
+
+def drop_keyspaces(session: Session, doomed: Callable[[str], bool]) -> list[str]:
+    """Drop every keyspace whose name `doomed` accepts, with its tables and rows; their names."""
+    names = sorted(row.keyspace_name for row in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")
+                   if doomed(row.keyspace_name))
+    for name in names:
+        session.execute(f"DROP KEYSPACE IF EXISTS {name}", timeout=60)
+    return names
 
 
 def ensure_table(session: Session, keyspace: str, table: str, columns: Sequence[tuple[str, str]],

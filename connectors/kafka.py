@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -31,6 +31,33 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
             raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but are not listed "
                                f"by the broker at {bootstrap} after {timeout:g} s")
         time.sleep(0.2 if wanted else 0)
+
+
+def delete_topics(bootstrap: str, doomed: Callable[[str], bool], timeout: float = 60.0) -> list[str]:
+    """Delete every topic whose name `doomed` accepts, and wait for the broker to confirm; their names."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    names = sorted(t for t in admin.list_topics(timeout=10).topics if doomed(t))
+    for topic, future in admin.delete_topics(names, operation_timeout=timeout).items() if names else ():
+        try:
+            future.result()
+        except KafkaException as err:
+            if "UNKNOWN_TOPIC_OR_PART" not in str(err):  # gone already: what was asked
+                raise RuntimeError(f"could not delete topic {topic}: {err}") from err
+    return names
+
+
+def delete_groups(bootstrap: str, doomed: Callable[[str], bool]) -> list[str]:
+    """Delete every consumer group (with its committed offsets) whose id `doomed` accepts; their ids. The
+    groups must have no members left."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    ids = sorted(g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
+                 if doomed(g.group_id))
+    for group, future in admin.delete_consumer_groups(ids, request_timeout=30).items() if ids else ():
+        try:
+            future.result()
+        except KafkaException as err:
+            raise RuntimeError(f"could not delete consumer group {group}: {err}") from err
+    return ids
 
 
 def producer(bootstrap: str, **settings: object) -> Producer:

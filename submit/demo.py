@@ -15,10 +15,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from confluent_kafka.admin import AdminClient
-
 from connectors.cassandra import connect
-from connectors.kafka import read_all
+from connectors.kafka import delete_topics, read_all
 from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
@@ -47,10 +45,7 @@ ROW_FIELDS = ("tenant", "station_id", "datapoint_id", "window_start", "fires", "
 
 def reset_tenants(cfg: StackConfig, tenants: tuple[str, ...]) -> None:
     """Delete the demo tenants' topics and the demo keyspace, so each demo starts from nothing."""
-    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap})
-    doomed = [t for t in admin.list_topics(timeout=10).topics if t.split(".", 1)[0] in tenants]
-    for future in admin.delete_topics(doomed).values() if doomed else ():
-        future.result()
+    delete_topics(cfg.kafka.bootstrap, lambda topic: topic.split(".", 1)[0] in tenants)
     cluster, session = connect(cfg.cassandra.port)
     try:
         session.execute(f"DROP KEYSPACE IF EXISTS {DEMO_KEYSPACE}", timeout=60)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from connectors.cassandra import (
     connect,
+    drop_keyspaces,
     ensure_keyspace,
     ensure_table,
     insert_statement,
@@ -39,4 +40,18 @@ def test_same_upsert_twice_leaves_one_row(stack, unique):
                 } >= {keyspace}
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+        cluster.shutdown()
+
+
+def test_drop_keyspaces_drops_exactly_the_accepted_ones(stack, unique):
+    cluster, session = connect(stack.cassandra.port)
+    try:
+        for name in (f"drop_{unique}_a", f"drop_{unique}_b", f"keep_{unique}"):
+            ensure_keyspace(session, name)
+        assert drop_keyspaces(session, lambda k: k.startswith(f"drop_{unique}_")) == [f"drop_{unique}_a",
+                                                                                       f"drop_{unique}_b"]
+        left = {r.keyspace_name for r in session.execute("SELECT keyspace_name FROM system_schema.keyspaces")}
+        assert f"keep_{unique}" in left and not {f"drop_{unique}_a", f"drop_{unique}_b"} & left
+        assert drop_keyspaces(session, lambda k: k == f"keep_{unique}") == [f"keep_{unique}"]
+    finally:
         cluster.shutdown()

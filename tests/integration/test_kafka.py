@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
-from connectors.kafka import ensure_topics, read_all
+from connectors.kafka import delete_groups, delete_topics, ensure_topics, read_all
 
 
 def test_read_committed_consumer_sees_committed_records_and_never_aborted_ones(stack, unique):
@@ -40,3 +41,24 @@ def test_subscribed_consumer_group_receives_every_record_of_every_partition(stac
     assert {m.value().decode() for m in received} == sent
     assert len(received) == len(sent)
     assert {m.partition() for m in received} == {0, 1, 2}
+
+
+def test_delete_topics_and_groups_take_exactly_the_accepted_ones(stack, unique):
+    bootstrap = stack.kafka.bootstrap
+    doomed, kept = [f"del-{unique}.a", f"del-{unique}.b"], f"keep-{unique}"
+    ensure_topics(bootstrap, [*doomed, kept])
+    for group in (f"del-{unique}-g", f"keep-{unique}-g"):
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        consumer.commit(offsets=[TopicPartition(kept, 0, 0)], asynchronous=False)
+        consumer.close()
+
+    assert delete_topics(bootstrap, lambda t: t.startswith(f"del-{unique}")) == doomed
+    assert delete_groups(bootstrap, lambda g: g.startswith(f"del-{unique}")) == [f"del-{unique}-g"]
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = admin.list_topics(timeout=10).topics
+    assert kept in topics and not set(doomed) & set(topics)
+    groups = {g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid}
+    assert f"keep-{unique}-g" in groups and f"del-{unique}-g" not in groups
+    assert delete_topics(bootstrap, lambda t: t.startswith(f"del-{unique}")) == []  # nothing left to take
+    delete_groups(bootstrap, lambda g: g == f"keep-{unique}-g")

@@ -19,6 +19,7 @@ from bench.run import (
     _own_group,
     _throughput_table,
     _workload,
+    is_run_topic,
     median_runs,
 )
 from jobs.alarm_rate import ALARM_RATE_TABLE
@@ -134,6 +135,20 @@ def test_the_latency_phase_runs_the_flow_job_live_at_each_parallelism_on_flow_to
     alarm_job = contenders[1]
     assert (alarm_job.stream, alarm_job.decode, alarm_job.argv[3]) == ("alarms", decode_alarm_result, "job")
     assert alarm_job.inputs == [f"{t}.sensors.alarms" for t in alarm_job.tenants]
+
+
+def test_the_clean_up_takes_every_topic_of_its_run_and_none_of_another():
+    run, other = "abc123", "abc124"
+    work = _workload(BenchSpec(tenants=3, sensors=30), run)
+    contenders = _live_contenders(load_config(), LatencySpec(tenants=3), quix=True, run_id=run, parallelism=(1, 2),
+                                  flow=True)
+    topics = [*(f"{t}.sensors.{s}" for t in work.tenants for s in ("alarms", "flow")),
+              *(f"{t}.results.{j}" for t in work.tenants for j in ("alarm_rate", "flow")),
+              *(topic for c in contenders for topic in (*c.inputs, *c.results_topics)),
+              f"bench-{run}.results.handwritten1", f"bench-{run}.results.quix"]
+    assert all(is_run_topic(run, topic) for topic in topics)
+    assert not any(is_run_topic(other, topic) for topic in topics)
+    assert not is_run_topic(run, "acme.sensors.alarms")
 
 
 def test_without_the_flow_job_the_latency_phase_has_only_alarm_contenders():
