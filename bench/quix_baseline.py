@@ -109,13 +109,10 @@ def run(args: argparse.Namespace) -> dict:
 
 def _delete_internal_topics(bootstrap: str, group: str) -> None:
     """Quix made changelog topics named after the run's unique group; leave no litter on the broker."""
-    from confluent_kafka.admin import AdminClient
+    from connectors.kafka import delete_topics
 
     try:
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        mine = [t for t in admin.list_topics(timeout=10).topics if f"__{group}--" in t]
-        for future in admin.delete_topics(mine).values() if mine else ():
-            future.result()
+        delete_topics(bootstrap, lambda topic: f"__{group}--" in topic)
     except Exception as err:  # housekeeping only: never spoil the measurement
         print(f"quix baseline: could not delete the changelog topics of {group}: {err}", file=sys.stderr)
 

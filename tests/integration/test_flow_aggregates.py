@@ -13,7 +13,7 @@ import fastavro
 import pytest
 
 from connectors.cassandra import connect
-from connectors.kafka import read_all
+from connectors.kafka import delete_topics, read_all
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import RunSettings
 from operators.flow import metadata_from_assets
@@ -166,6 +166,7 @@ def bad_input_run(stack, tmp_path_factory):
     cluster, session = connect(stack.cassandra.port)
     session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
     cluster.shutdown()
+    delete_topics(stack.kafka.bootstrap, lambda topic: topic.startswith(f"{tenant}."))
 
 
 @pytest.mark.parametrize("kind", list(bad_inputs("t")))
