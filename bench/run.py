@@ -106,18 +106,8 @@ def _flow_workload(spec: BenchSpec, work: SimulationSpec) -> SimulationSpec:
 
 def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> dict:
     run_id = uuid.uuid4().hex[:6]
-    work = _workload(spec, run_id)
-    flow = _flow_workload(spec, work)
-    total = work.events * len(work.tenants)
-    logs = RESULTS_DIR / f"bench-{run_id}.log"
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out.write(f"bench {run_id}: {total:,} events, {len(work.tenants)} tenants, "
-              f"{len(work.tenants) * work.stations * work.datapoints:,} sensors"
-              + (f"; {flow.events * len(flow.tenants):,} flow readings, {len(flow.tenants) * len(FLOW_SENSORS):,} "
-                 "sensors" if spec.flow else "")
-              + f"; logs in {logs}\n")
     try:
-        return _measure(cfg, spec, work, flow, run_id, logs, out)
+        return _measure(cfg, spec, run_id, out)
     finally:
         if not spec.keep_data:
             try:
@@ -126,10 +116,18 @@ def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> di
                 out.write(f"could not remove bench {run_id}'s topics and keyspaces: {err}\n")
 
 
-def _measure(cfg: StackConfig, spec: BenchSpec, work: SimulationSpec, flow: SimulationSpec, run_id: str, logs: Path,
-             out: TextIO) -> dict:
+def _measure(cfg: StackConfig, spec: BenchSpec, run_id: str, out: TextIO) -> dict:
+    work = _workload(spec, run_id)
+    flow = _flow_workload(spec, work)
     topics = [f"{t}.sensors.alarms" for t in work.tenants]
     total = work.events * len(work.tenants)
+    logs = RESULTS_DIR / f"bench-{run_id}.log"
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out.write(f"bench {run_id}: {total:,} events, {len(work.tenants)} tenants, "
+              f"{len(work.tenants) * work.stations * work.datapoints:,} sensors"
+              + (f"; {flow.events * len(flow.tenants):,} flow readings, {len(flow.tenants) * len(FLOW_SENSORS):,} "
+                 "sensors" if spec.flow else "")
+              + f"; logs in {logs}\n")
     bootstrap = cfg.kafka.bootstrap
     flow_topics = [f"{t}.sensors.flow" for t in work.tenants] if spec.flow else []
     ensure_topics(bootstrap, topics + flow_topics, cfg.kafka.partitions)
