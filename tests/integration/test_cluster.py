@@ -34,8 +34,11 @@ def job_id_in(text: str) -> str:
 
 
 def flush_record(records: list[SimRecord]) -> SimRecord:
-    """A valid record an hour after the last: its watermark closes every window before it."""
-    last = max(records, key=lambda r: r.kafka_ts)
+    """A valid record an hour after the last: its watermark closes every window before it.
+
+    It copies the newest on-time record: the newest of all may be one of the malformed kinds.
+    """
+    last = max((r for r in records if r.kind == "on time"), key=lambda r: r.kafka_ts)
     fields = codec.decode(last.value, "alarm_event.v2")
     fields["event_time"] += timedelta(hours=1)
     return SimRecord(last.tenant, last.topic, last.key, codec.encode("alarm_event.v2", fields),
