@@ -66,7 +66,10 @@ def test_known_readings_give_the_oracle_rows_in_cassandra_and_on_the_results_top
     tenant = f"it{unique}"
     spec = SimulationSpec(tenants=(tenant,), events=6000, out_of_order=0.1, late=0.01, malformed=0.03, seed=5,
                           window_ms=FLOW_WINDOW_MS)
-    records = list(flow_readings(spec))
+    # The ship sails from minute 60 to 95, whatever it does in the simulation, so the window [75, 90) has no
+    # power reading for every tenant name (left to chance, ~0.1% of names had no window at sea).
+    at_sea = range(spec.start_ms + 60 * 60_000, spec.start_ms + 95 * 60_000)
+    records = [r for r in flow_readings(spec) if not (r.key.startswith(b"ship-1-") and r.kafka_ts in at_sea)]
     job, report = run_bounded(stack, tenant, records, keyspace, tmp_path)
 
     expected = flow_aggregates(flow_readings_from(records), metadata_from_assets(flow_topology([tenant]), [tenant]),
