@@ -49,6 +49,7 @@ from operators.validation import (
     undecodable,
 )
 from operators.windows import Tumbling, interval_sql
+from schemas.names import name_problem
 from schemas.sql import flink_columns, table_ddl
 
 FORMAT = "tenantstream-avro"
@@ -192,8 +193,8 @@ class Job:
         if not self.tenants:
             raise ValueError(f"job {self.name}: name at least one tenant")
         for tenant in self.tenants:
-            if not tenant.replace("_", "").replace("-", "").isalnum():
-                raise ValueError(f"job {self.name}: tenant {tenant!r} must be letters, digits, '-' or '_'")
+            if problem := name_problem(tenant):
+                raise ValueError(f"job {self.name}: {problem}")
 
     def _with(self, **changes: object) -> Job:
         return dataclasses.replace(self, **changes)

@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from schemas.names import NAME
+
 ELEMENT_TYPES = ("pump", "pipe", "basin", "valve", "base_station", "ship")
 # The kind decides the window aggregate (DESIGN.md), so the unit must be one that aggregate makes sense of:
 # volumes and counts are summed, rates and states averaged, counters and power feed the energy in kWh.
@@ -35,7 +37,7 @@ UNITS: dict[str, tuple[str, ...]] = {
 }
 KINDS = tuple(UNITS)
 # Tenants name Kafka topics (<tenant>.sensors.<stream>); ids are joined as "<tenant>/<id>" in the store.
-TENANT_ID = re.compile(r"[A-Za-z0-9_-]+")
+TENANT_ID = NAME
 ASSET_ID = re.compile(r"[A-Za-z0-9_.:-]+")
 
 

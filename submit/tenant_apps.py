@@ -39,6 +39,7 @@ from jobs.pipeline import Job
 from operators.aggregates import Count, CountIf, Max, Mean, Min, Share, Sum
 from operators.conditions import Condition, unsafe_parts
 from operators.windows import Tumbling
+from schemas import names
 from schemas.sql import field_names
 
 MAX_BYTES = 64 * 1024
@@ -56,7 +57,6 @@ AGGREGATES = (Count, CountIf, Share, Sum, Mean, Min, Max)
 STATUSES = ("accepted", "submitted", "running", "failed", "cancelled")
 DEFAULT_BASE = "~/.local/state/tenantstream/apps"
 
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _COLUMN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _COMPUTED = "\0"  # stands for an f-string's {expression} in the text that is checked for topic names
 _PART = r"[\w\0-]+"
@@ -102,9 +102,7 @@ class AppError(Exception):
 
 def check_name(value: str, what: str) -> str:
     """`value` if it is a tenant or app name (it becomes a folder and part of topic names)."""
-    if not _NAME.fullmatch(value):
-        raise ValueError(f"{what} {value!r} must be letters, digits, '-' or '_'")
-    return value
+    return names.check_name(value, what)
 
 
 def validate(source: str, filename: str, tenant: str) -> list[Violation]:
@@ -504,7 +502,7 @@ def _base(base: Path | str | None) -> Path:
 
 
 def _subdirs(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.iterdir() if p.is_dir() and _NAME.fullmatch(p.name)) \
+    return sorted(p for p in directory.iterdir() if p.is_dir() and names.NAME.fullmatch(p.name)) \
         if directory.is_dir() else []
 
 
