@@ -9,11 +9,13 @@ import uuid
 
 from confluent_kafka import Consumer
 
+from connectors.kafka import client_settings
+
 
 def drain(bootstrap: str, topics: list[str], expected: int, group: str | None = None) -> dict:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group or f"bench-drain-{uuid.uuid4().hex[:8]}",
+    consumer = Consumer(client_settings(bootstrap, **{"group.id": group or f"bench-drain-{uuid.uuid4().hex[:8]}",
                          "auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                         "enable.auto.commit": False, "fetch.max.bytes": 52_428_800})
+                         "enable.auto.commit": False, "fetch.max.bytes": 52_428_800}))
     consumer.subscribe(topics)
     seen, started = 0, None
     try:

@@ -36,6 +36,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
+from connectors.kafka import admin_client, client_settings
 from schemas import codec
 from submit.simulate import NO_THRESHOLD, SimulationSpec, flow_readings
 
@@ -254,10 +255,6 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def admin_client(bootstrap: str) -> AdminClient:
-    return AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})  # warnings, not its info chatter
-
-
 class _Watcher:
     """A daemon thread running `step` until stopped; a failure is kept and raised by stop()."""
 
@@ -295,9 +292,9 @@ class ResultsWatcher(_Watcher):
         super().__init__("latency-results")
         self.decode, self.ledger = decode, ledger
         # fetch.wait.max.ms: the broker answers within 50 ms, so an idle fetch never hides a commit for long
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-latency-{time.time_ns()}",
+        self.consumer = Consumer(client_settings(bootstrap, **{"group.id": f"bench-latency-{time.time_ns()}",
                                   "isolation.level": "read_committed", "enable.auto.commit": False,
-                                  "fetch.wait.max.ms": 50})
+                                  "fetch.wait.max.ms": 50}))
         metadata = self.consumer.list_topics(timeout=10)
         self.partitions = [TopicPartition(t, p, OFFSET_BEGINNING)
                            for t in topics for p in metadata.topics[t].partitions]
@@ -358,7 +355,7 @@ class CommitWatcher(_Watcher):
     def __init__(self, bootstrap: str, group: str, partitions: list[TopicPartition], every_s: float = 0.25) -> None:
         super().__init__("latency-commits")
         self.every_s = every_s
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+        self.consumer = Consumer(client_settings(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
         self.partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
         self.history = CommitHistory()
         self._thread.start()
@@ -448,7 +445,7 @@ def probe(bootstrap: str, load: Iterator[LoadRecord], results_topics: list[str],
             return (stored and not ledger.missing() and time.monotonic() - results.last_result > 5
                     and not open_transactions(admin, results.partitions))
 
-        admin = admin_client(bootstrap)
+        admin = admin_client(bootstrap, log_level=4)  # warnings, not its info chatter
         deadline = time.monotonic() + spec.wait_s
         while time.monotonic() < deadline and results.failure is None and not settled():
             time.sleep(0.5)

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from connectors.kafka import client_settings
 from schemas import codec
 
 NO_THRESHOLD = 999999
@@ -119,9 +120,9 @@ def run(args: argparse.Namespace) -> dict:
     from confluent_kafka import Consumer, KafkaException, Producer
 
     group = args.group or f"bench-plain-{uuid.uuid4().hex[:12]}"
-    consumer = Consumer({"bootstrap.servers": args.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                         "isolation.level": "read_committed", "enable.auto.commit": False})
-    producer = Producer({"bootstrap.servers": args.bootstrap, "enable.idempotence": True, "linger.ms": 20})
+    consumer = Consumer(client_settings(args.bootstrap, **{"group.id": group, "auto.offset.reset": "earliest",
+                         "isolation.level": "read_committed", "enable.auto.commit": False}))
+    producer = Producer(client_settings(args.bootstrap, **{"enable.idempotence": True, "linger.ms": 20}))
     failures: list[str] = []
 
     def on_delivery(err, _msg) -> None:

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from confluent_kafka import Consumer, Producer
 
+from connectors.kafka import client_settings
 from connectors.results import ResultFollower
 from operators.alerts import AlertRule, alert_for
 from schemas import codec
@@ -46,8 +47,8 @@ class Alerter(ResultFollower):
         self.settings: dict[str, Mapping[str, float]] = {}
         self.raised = 0
         self._refreshed_at = float("-inf")
-        self._producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": f"{group}.tx",
-                                   "enable.idempotence": True})
+        self._producer = Producer(client_settings(bootstrap, **{"transactional.id": f"{group}.tx",
+                                   "enable.idempotence": True}))
         self._producer.init_transactions(30)
 
     def refresh(self) -> None:

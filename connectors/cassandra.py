@@ -5,11 +5,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 
 from cassandra import DriverException
+from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
 from cassandra.policies import RoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
+
+from connectors import credentials
+from connectors.credentials import Credentials, Login
 
 for noisy in ("cassandra.cluster", "cassandra.connection", "cassandra.pool"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)  # failures surface as our own errors
@@ -19,21 +24,31 @@ class CassandraUnavailableError(RuntimeError):
     """Cassandra did not answer a CQL request."""
 
 
-def connect(port: int, keyspace: str | None = None, timeout: float = 10.0) -> tuple[Cluster, Session]:
-    """A session on the local node (close the cluster when done)."""
+Role = Literal["admin", "writer", "reader"]
+
+
+def connect(port: int, keyspace: str | None = None, timeout: float = 10.0, role: Role = "admin",
+            login: Login | None = None) -> tuple[Cluster, Session]:
+    """A session on the local node as `role` (its login from the credentials, or `login`); close the
+    cluster when done. The admin creates and drops keyspaces and tables, the writer only writes rows of
+    the results keyspaces, the reader only selects them."""
+    login = login or credentials.current().cassandra_login(role)
+    auth = PlainTextAuthProvider(login.username, login.password) if login else None
     profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=max(timeout, 10.0))
     cluster = Cluster(["127.0.0.1"], port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-                      protocol_version=5, connect_timeout=timeout, control_connection_timeout=timeout)
+                      protocol_version=5, connect_timeout=timeout, control_connection_timeout=timeout,
+                      auth_provider=auth)
     try:
         return cluster, cluster.connect(keyspace)
     except (NoHostAvailable, DriverException, OSError) as err:
         cluster.shutdown()
-        raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: {err}") from err
+        who = f" as {login.username}" if login else ""
+        raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}{who}: {err}") from err
 
 
-def release_version(port: int) -> str:
+def release_version(port: int, login: Login | None = None) -> str:
     """Ask the node its version: one real CQL query."""
-    cluster, session = connect(port, timeout=2.0)
+    cluster, session = connect(port, timeout=2.0, login=login)
     try:
         return session.execute("SELECT release_version FROM system.local").one().release_version
     finally:
@@ -41,10 +56,43 @@ def release_version(port: int) -> str:
 
 
 def ensure_keyspace(session: Session, keyspace: str, replication: int = 1) -> None:
-    """Create `keyspace` (SimpleStrategy, `replication` copies) unless it exists."""
+    """Create `keyspace` (SimpleStrategy, `replication` copies) unless it exists, and let the writer role
+    modify its rows and the reader role select them (an admin session; nothing else is granted)."""
     session.execute(SimpleStatement(
         f"CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = "
         f"{{'class': 'SimpleStrategy', 'replication_factor': {replication}}}"))
+    secrets = credentials.current()
+    for role, permission in (("writer", "MODIFY"), ("reader", "SELECT")):
+        login = secrets.cassandra_login(role)
+        if login:
+            session.execute(f"GRANT {permission} ON KEYSPACE {keyspace} TO {login.username}")
+
+
+def secure_new_node(port: int, secrets: Credentials) -> bool:
+    """Replace the default superuser of a node's first start by the credentials' roles: an admin superuser,
+    and the writer and reader, which may log in and hold no permission until a keyspace grants one.
+    False when the node does not take the default login (already done, or not ready yet)."""
+    try:
+        cluster, session = connect(port, timeout=2.0, login=Login("cassandra", "cassandra"))
+    except CassandraUnavailableError:
+        return False
+    try:
+        admin = secrets.cassandra_login("admin")
+        # The driver quotes the password into the text (%s); the role names are ours (tenantstream_<role>).
+        session.execute(f"CREATE ROLE IF NOT EXISTS {admin.username} WITH SUPERUSER = true AND LOGIN = true "
+                        "AND PASSWORD = %s", (admin.password,))
+    finally:
+        cluster.shutdown()
+    cluster, session = connect(port, timeout=10.0, login=secrets.cassandra_login("admin"))
+    try:
+        for role in ("writer", "reader"):
+            login = secrets.cassandra_login(role)
+            session.execute(f"CREATE ROLE IF NOT EXISTS {login.username} WITH LOGIN = true AND PASSWORD = %s",
+                            (login.password,))
+        session.execute("DROP ROLE IF EXISTS cassandra")
+    finally:
+        cluster.shutdown()
+    return True
 
 
 def drop_keyspaces(session: Session, doomed: Callable[[str], bool]) -> list[str]:

@@ -1,4 +1,8 @@
-"""Kafka topics, clients and Flink SQL table definitions for the per-tenant topics."""
+"""Kafka topics, clients and Flink SQL table definitions for the per-tenant topics.
+
+Every client authenticates as a login from configuration (connectors.credentials): the operator's
+admin unless a caller names another, such as a job's own principal (connectors.kafka_access).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,25 @@ from collections.abc import Callable, Iterable, Mapping
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors import credentials
+from connectors.credentials import Login
+
+
+def client_settings(bootstrap: str, login: Login | None = None, **settings: object) -> dict[str, object]:
+    """Settings of a confluent-kafka client of `bootstrap` that logs in as `login` (default: the admin)."""
+    login = login or credentials.current().kafka_admin
+    return {"bootstrap.servers": bootstrap, **credentials.kafka_client_settings(login), **settings}
+
+
+def admin_client(bootstrap: str, login: Login | None = None, **settings: object) -> AdminClient:
+    return AdminClient(client_settings(bootstrap, login, **settings))
+
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
     """Create the topics that do not exist yet (replication 1: the local stack has one broker), and return
     once the broker lists them with their partitions. (A broker that has just started can take seconds to
     load its partitions after it created a topic: until then a reader would not see the new one.)"""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     existing = set(admin.list_topics(timeout=10).topics)
     wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
     for topic, future in admin.create_topics(wanted).items() if wanted else ():
@@ -35,7 +52,7 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
 
 def delete_topics(bootstrap: str, doomed: Callable[[str], bool], timeout: float = 60.0) -> list[str]:
     """Delete every topic whose name `doomed` accepts, and wait for the broker to confirm; their names."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     names = sorted(t for t in admin.list_topics(timeout=10).topics if doomed(t))
     for topic, future in admin.delete_topics(names, operation_timeout=timeout).items() if names else ():
         try:
@@ -49,7 +66,7 @@ def delete_topics(bootstrap: str, doomed: Callable[[str], bool], timeout: float 
 def delete_groups(bootstrap: str, doomed: Callable[[str], bool]) -> list[str]:
     """Delete every consumer group (with its committed offsets) whose id `doomed` accepts; their ids. The
     groups must have no members left."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     ids = sorted(g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid
                  if doomed(g.group_id))
     for group, future in admin.delete_consumer_groups(ids, request_timeout=30).items() if ids else ():
@@ -60,21 +77,25 @@ def delete_groups(bootstrap: str, doomed: Callable[[str], bool]) -> list[str]:
     return ids
 
 
-def producer(bootstrap: str, **settings: object) -> Producer:
-    return Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
-                     **settings})
+def producer(bootstrap: str, login: Login | None = None, **settings: object) -> Producer:
+    return Producer(client_settings(bootstrap, login, **{"enable.idempotence": True, "linger.ms": 20, **settings}))
 
 
-def committed_consumer(bootstrap: str, group: str, **settings: object) -> Consumer:
+def consumer(bootstrap: str, group: str, login: Login | None = None, **settings: object) -> Consumer:
+    """A consumer in `group` with the client's defaults (read_uncommitted, auto commit) unless `settings` say."""
+    return Consumer(client_settings(bootstrap, login, **{"group.id": group, **settings}))
+
+
+def committed_consumer(bootstrap: str, group: str, login: Login | None = None, **settings: object) -> Consumer:
     """A consumer that sees only records of committed transactions."""
-    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
-                     "isolation.level": "read_committed", "enable.auto.commit": False, **settings})
+    return consumer(bootstrap, group, login, **{"auto.offset.reset": "earliest", "isolation.level": "read_committed",
+                                                 "enable.auto.commit": False, **settings})
 
 
 def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float = 3.0,
-             expect: int | None = None, timeout: float = 60.0) -> list:
+             expect: int | None = None, timeout: float = 60.0, login: Login | None = None) -> list:
     """Read committed records of `topics` until `expect` arrived or none came for `idle_seconds`."""
-    consumer = committed_consumer(bootstrap, group)
+    consumer = committed_consumer(bootstrap, group, login)
     consumer.subscribe(topics)
     records, last, deadline = [], time.monotonic(), time.monotonic() + timeout
     try:
@@ -94,7 +115,7 @@ def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float 
 
 
 def source_options(bootstrap: str, topic: str, group: str, fmt: Mapping[str, str],
-                   stop_at: str = "") -> dict[str, str]:
+                   stop_at: str = "", login: Login | None = None) -> dict[str, str]:
     """Kafka source options: committed records only, from the group's offsets (else the earliest).
 
     `stop_at` bounds the source: "" never stops, "latest" stops at the offsets that are latest when
@@ -102,7 +123,8 @@ def source_options(bootstrap: str, topic: str, group: str, fmt: Mapping[str, str
     """
     options = {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
                "properties.group.id": group, "properties.isolation.level": "read_committed",
-               "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest", **fmt}
+               "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest",
+               **credentials.flink_kafka_options(login), **fmt}
     if stop_at == "latest":
         options["scan.bounded.mode"] = "latest-offset"
     elif stop_at:
@@ -124,8 +146,8 @@ def parse_partition_offsets(text: str) -> dict[int, int]:
 
 
 def exactly_once_sink_options(bootstrap: str, topic: str, transactional_prefix: str,
-                              fmt: Mapping[str, str]) -> dict[str, str]:
+                              fmt: Mapping[str, str], login: Login | None = None) -> dict[str, str]:
     """Kafka sink options for Flink's transactional (exactly-once) delivery."""
     return {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
             "sink.delivery-guarantee": "exactly-once", "sink.transactional-id-prefix": transactional_prefix,
-            "properties.transaction.timeout.ms": "600000", **fmt}
+            "properties.transaction.timeout.ms": "600000", **credentials.flink_kafka_options(login), **fmt}

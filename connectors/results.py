@@ -35,7 +35,7 @@ from connectors.cassandra import (
     insert_statement,
     upsert_async,
 )
-from connectors.kafka import committed_consumer
+from connectors.kafka import admin_client, committed_consumer
 from operators.ranges import RangeQuery, epoch_ms
 from schemas import codec
 from schemas.codec import DecodeError
@@ -148,7 +148,7 @@ class ResultFollower:
         """
         consumer = committed_consumer(self.bootstrap, self.group)
         consumer.subscribe(self.topics)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap})
+        admin = admin_client(self.bootstrap)
         try:
             while not self._stop.is_set():
                 messages = consumer.consume(batch, timeout=idle_s)

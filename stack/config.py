@@ -9,6 +9,7 @@ from pathlib import Path
 
 DEFAULT_CONFIG = Path(__file__).with_name("stack.toml")
 CONFIG_ENV = "TENANTSTREAM_STACK_CONFIG"
+CREDENTIALS_ENV = "TENANTSTREAM_CREDENTIALS"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,12 @@ class StackConfig:
 
     def data_dir(self, server: str) -> Path:
         return self.state_dir / "data" / server
+
+    @property
+    def credentials_file(self) -> Path:
+        """The servers' and clients' secrets (connectors.credentials): $TENANTSTREAM_CREDENTIALS, else
+        credentials.json in the state folder, written by `stack up` at the first start."""
+        return Path(os.environ.get(CREDENTIALS_ENV) or self.state_dir / "credentials.json").expanduser()
 
 
 def load_config(path: Path | None = None) -> StackConfig:

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectors import credentials
 from stack import install
 from stack.config import StackConfig
 
 CONF_DIR = Path(__file__).with_name("conf")
+AUTH_MARKER = "tenantstream-auth"  # in a data folder made with authentication on
 
 
 class NotReadyError(Exception):
@@ -63,17 +65,29 @@ def _kafka_launch(cfg: StackConfig) -> Launch:
     lib = install.maven_jars("kafka", cfg.cache_dir, cfg.kafka.version)
     home = cfg.state_dir / "kafka"
     data = cfg.data_dir("kafka")
+    secrets = credentials.ensure(cfg.credentials_file)
+    admin, controller = secrets.kafka_admin, secrets.controller
+    if (data / "meta.properties").exists() and not (data / AUTH_MARKER).exists():
+        raise install.InstallError(f"Kafka's data under {data} was made before the stack had authentication; "
+                                   "remove it with `tenantstream stack down --purge` and start again")
     props = _render("kafka-server.properties", home / "server.properties",
                     port=cfg.kafka.port, controller_port=cfg.kafka.controller_port,
-                    data_dir=data, partitions=cfg.kafka.partitions)
+                    data_dir=data, partitions=cfg.kafka.partitions,
+                    admin_user=admin.username, admin_password=admin.password,
+                    controller_user=controller.username, controller_password=controller.password)
+    props.chmod(0o600)  # it holds the admin's and the controller's passwords
     log4j = home / "log4j2.properties"
     shutil.copyfile(CONF_DIR / "kafka-log4j2.properties", log4j)
     java = [_java(), f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*"]
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # The super user's SCRAM credential is written into the metadata log as it is formatted: the
+        # broker needs it to authenticate its own inter-broker requests before any client could add it.
         subprocess.run([*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                        "-c", str(props), "--standalone"],
+                        "-c", str(props), "--standalone", "--add-scram",
+                        f"{credentials.SCRAM_MECHANISM}=[name={admin.username},password={admin.password}]"],
                        check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        (data / AUTH_MARKER).touch()
     heap = cfg.kafka.heap
     return Launch([java[0], f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", *java[1:],
                    "kafka.Kafka", str(props)], {})
@@ -83,7 +97,9 @@ def _kafka_probe(cfg: StackConfig) -> None:
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap, "log_level": 0})
+    login = credentials.load(cfg.credentials_file).kafka_admin
+    admin = AdminClient({"bootstrap.servers": cfg.kafka.bootstrap, "log_level": 0,
+                         **credentials.kafka_client_settings(login)})
     try:
         metadata = admin.list_topics(timeout=2)
     except KafkaException as err:
@@ -96,6 +112,7 @@ def _kafka_probe(cfg: StackConfig) -> None:
 
 def _cassandra_launch(cfg: StackConfig) -> Launch:
     lib = install.maven_jars("cassandra", cfg.cache_dir, cfg.cassandra.version)
+    credentials.ensure(cfg.credentials_file)
     home = cfg.state_dir / "cassandra"
     yaml = _render("cassandra.yaml", home / "cassandra.yaml", port=cfg.cassandra.port,
                    storage_port=cfg.cassandra.storage_port, data_dir=cfg.data_dir("cassandra"))
@@ -115,12 +132,15 @@ def _cassandra_launch(cfg: StackConfig) -> Launch:
 
 
 def _cassandra_probe(cfg: StackConfig) -> None:
-    from connectors.cassandra import CassandraUnavailableError, release_version
+    """One query as the credentials' admin; at a node's first start, the default superuser is replaced first."""
+    from connectors.cassandra import CassandraUnavailableError, release_version, secure_new_node
 
+    secrets = credentials.load(cfg.credentials_file)  # written by the launch
     try:
-        release_version(cfg.cassandra.port)
+        release_version(cfg.cassandra.port, login=secrets.cassandra_login("admin"))
     except CassandraUnavailableError as err:
-        raise NotReadyError(str(err)) from err
+        if not (secrets.cassandra and secure_new_node(cfg.cassandra.port, secrets)):
+            raise NotReadyError(str(err)) from err
 
 
 # --- FerretDB (MongoDB wire protocol) ----------------------------------------

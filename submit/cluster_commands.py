@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
-from confluent_kafka.admin import AdminClient
 
 from connectors.alerts import Alerter, alerts_topic
+from connectors.kafka import admin_client
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
@@ -106,7 +106,7 @@ def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: st
 
     False (with the reason printed) when a results topic does not exist yet.
     """
-    known = AdminClient({"bootstrap.servers": followers[0].bootstrap}).list_topics(timeout=10).topics
+    known = admin_client(followers[0].bootstrap).list_topics(timeout=10).topics
     missing = [t for f in followers for t in f.topics if t not in known]
     if missing:
         print(f"error: no topic {', '.join(missing)} yet: submit the job for these tenants first", file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, TopicPartition
 
 from connectors.flink import CheckpointSettings, streaming_table_env
-from connectors.kafka import ensure_topics
+from connectors.kafka import client_settings, ensure_topics
 from connectors.results import ResultsWriter, ResultTable
 from jobs.pipeline import Job, RunSettings, execute
 from stack.config import StackConfig
@@ -86,7 +86,7 @@ def latest_checkpoint(directory: Path) -> Path | None:
 
 def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
     """Records in `topics` after the group's committed offsets (all of them for a new group)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    consumer = Consumer(client_settings(bootstrap, **{"group.id": group}))
     try:
         metadata = consumer.list_topics(timeout=10)
         partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]

@@ -8,9 +8,8 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
-from connectors.kafka import ensure_topics, read_all
+from connectors.kafka import admin_client, ensure_topics, read_all
 from jobs.alarm_rate import alarm_rate_job
 from schemas import codec
 from submit import cli
@@ -152,7 +151,7 @@ def test_a_tenant_app_runs_on_the_cluster_and_writes_only_its_tenants_topic(stac
            (r["events"], r["peak"]) for r in rows}
     assert {r["tenant"] for r in rows} == {a}
     assert got == expected
-    topics = AdminClient({"bootstrap.servers": stack.kafka.bootstrap}).list_topics(timeout=10).topics
+    topics = admin_client(stack.kafka.bootstrap).list_topics(timeout=10).topics
     assert sorted(t for t in topics if t.startswith(b)) == [f"{b}.sensors.alarms"]
 
 

@@ -7,14 +7,14 @@ import json
 from confluent_kafka import Producer
 
 from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from connectors.kafka import ensure_topics, exactly_once_sink_options, read_all, source_options
+from connectors.kafka import client_settings, ensure_topics, exactly_once_sink_options, read_all, source_options
 from schemas.sql import table_ddl
 
 
 def test_exactly_once_sql_job_output_is_visible_to_read_committed_consumer(stack, unique, tmp_path):
     source, sink = f"test.flink-in.{unique}", f"test.flink-out.{unique}"
     ensure_topics(stack.kafka.bootstrap, [source, sink])
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap})
+    producer = Producer(client_settings(stack.kafka.bootstrap))
     readings = [{"sensor": f"s{i % 4}", "value": i} for i in range(40)]
     for r in readings:
         producer.produce(source, key=r["sensor"], value=json.dumps(r))

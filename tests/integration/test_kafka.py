@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
-from connectors.kafka import delete_groups, delete_topics, ensure_topics, read_all
+from connectors.kafka import admin_client, client_settings, delete_groups, delete_topics, ensure_topics, read_all
 
 
 def test_read_committed_consumer_sees_committed_records_and_never_aborted_ones(stack, unique):
     topic = f"test.txn.{unique}"
     ensure_topics(stack.kafka.bootstrap, [topic])
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap, "transactional.id": f"txn-{unique}"})
+    producer = Producer(client_settings(stack.kafka.bootstrap, **{"transactional.id": f"txn-{unique}"}))
     producer.init_transactions(10)
     for batch, outcome in (("a", "commit"), ("b", "abort"), ("c", "commit")):
         producer.begin_transaction()
@@ -31,7 +30,7 @@ def test_read_committed_consumer_sees_committed_records_and_never_aborted_ones(s
 def test_subscribed_consumer_group_receives_every_record_of_every_partition(stack, unique):
     topic = f"test.group.{unique}"
     ensure_topics(stack.kafka.bootstrap, [topic], partitions=3)
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap})
+    producer = Producer(client_settings(stack.kafka.bootstrap))
     sent = {f"v{i}" for i in range(300)}
     for i, value in enumerate(sorted(sent)):
         producer.produce(topic, key=f"sensor-{i % 11}", value=value)
@@ -48,14 +47,14 @@ def test_delete_topics_and_groups_take_exactly_the_accepted_ones(stack, unique):
     doomed, kept = [f"del-{unique}.a", f"del-{unique}.b"], f"keep-{unique}"
     ensure_topics(bootstrap, [*doomed, kept])
     for group in (f"del-{unique}-g", f"keep-{unique}-g"):
-        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+        consumer = Consumer(client_settings(bootstrap, **{"group.id": group}))
         consumer.commit(offsets=[TopicPartition(kept, 0, 0)], asynchronous=False)
         consumer.close()
 
     assert delete_topics(bootstrap, lambda t: t.startswith(f"del-{unique}")) == doomed
     assert delete_groups(bootstrap, lambda g: g.startswith(f"del-{unique}")) == [f"del-{unique}-g"]
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = admin_client(bootstrap)
     topics = admin.list_topics(timeout=10).topics
     assert kept in topics and not set(doomed) & set(topics)
     groups = {g.group_id for g in admin.list_consumer_groups(request_timeout=10).result().valid}

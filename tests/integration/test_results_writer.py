@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import Producer
 
 from connectors.cassandra import connect
-from connectors.kafka import ensure_topics
+from connectors.kafka import client_settings, ensure_topics
 from connectors.results import ResultsWriter
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from schemas import codec
@@ -38,7 +38,7 @@ def test_drain_waits_for_an_open_transaction_and_the_writer_copies_only_what_was
     topics = [f"{t}.results.alarm_rate" for t in tenants]
     ensure_topics(stack.kafka.bootstrap, topics, partitions=2)
     keyspace = f"test_{unique}"
-    producer = Producer({"bootstrap.servers": stack.kafka.bootstrap, "transactional.id": f"test-{unique}"})
+    producer = Producer(client_settings(stack.kafka.bootstrap, **{"transactional.id": f"test-{unique}"}))
     producer.init_transactions(10)
 
     def transaction(rows: list[tuple[str, str, int]]) -> None:
