@@ -9,7 +9,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,13 +23,27 @@ from jobs.pipeline import Job, RunSettings
 from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, SENSOR_HEALTH_TABLES, sensor_health_job
 from jobs.tables import RESULT_TABLES
 from operators.flow import metadata_from_assets
-from operators.ranges import TIME_FORMATS, QueryError, parse_query
+from operators.ranges import TIME_FORMATS, parse_query
 from operators.windows import tumbling
-from schemas.assets import AssetError, Assets
+from schemas.assets import Assets
 from stack import control
 from stack.config import load_config
 from stack.install import InstallError
 from stack.servers import SERVERS
+from submit.arguments import (
+    KEYSPACE_NAME,
+    OUT_OF_ORDERNESS,
+    PARALLELISM,
+    SHARE,
+    WINDOW_SECONDS,
+    ArgumentParser,
+    CommandError,
+    Count,
+    Name,
+    Names,
+    Number,
+    one_line,
+)
 from submit.assets import format_tenant, read_assets
 from submit.cluster import ClusterError
 from submit.cluster_commands import add_commands
@@ -47,7 +60,7 @@ from submit.simulate import (
     heartbeats,
     produce,
 )
-from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, check_name, upload
+from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppError, AppRejected, apps, upload
 
 if TYPE_CHECKING:
     from bench.run import BenchSpec
@@ -81,32 +94,22 @@ def _stack_logs(args: argparse.Namespace) -> int:
     return subprocess.call(tail)
 
 
-def _tenants(text: str) -> tuple[str, ...]:
-    tenants = tuple(t.strip() for t in text.split(",") if t.strip())
-    if not tenants:
-        raise argparse.ArgumentTypeError("name at least one tenant, e.g. acme,globex")
-    return tenants
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"a share is between 0 and 1, not {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"a rate or duration is above 0, not {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a count is 1 or more, not {text}")
-    return value
+# The counts the commands take, with their bounds (submit.arguments refuses anything else in one line).
+_EVENTS = Count("events per tenant", 1, 100_000_000)
+_STATIONS = Count("stations per tenant", 1, 100_000)
+_SENSORS = Count("sensors per tenant", 1, 1_000_000)
+_RATE = Number("records per second", 0, 10_000_000)
+_SEED = Count("a seed", 0, 2**63 - 1)
+_LINES = Count("lines", 1, 1_000_000)
+_LIMIT = Count("a limit", 1, 1_000_000)
+_DATABASE = Name("database")
+_BENCH_EVENTS = Count("events", 1, 1_000_000_000)
+_FLOW_EVENTS = Count("flow events", 1, 1_000_000_000)
+_BENCH_TENANTS = Count("tenants", 1, 1_000)
+_BENCH_SENSORS = Count("sensors", 1, 10_000_000)
+_ROUNDS = Count("rounds", 1, 100)
+_LATENCY_RATE = Number("events per second", 0, 10_000_000, above=True)
+_LATENCY_SECONDS = Number("seconds", 0, 86_400, above=True)
 
 
 def _offsets(text: str) -> str:
@@ -146,15 +149,24 @@ def _simulate(args: argparse.Namespace) -> int:
 JOBS = ("alarm_rate", "flow_aggregates", "sensor_health")
 
 
+_SILENCE_MINUTES = Count("silence minutes", 1, 7 * 24 * 60)
+
+
 def _silence(text: str) -> dict[str, int]:
     """'10' or '10,acme=5,globex=15': the default N, then each tenant's own (key "" is the default)."""
     minutes = {"": DEFAULT_SILENCE_MINUTES}
+    given: set[str] = set()
     for item in text.split(","):
-        tenant, _, value = item.strip().rpartition("=")
-        if not value.isdigit() or int(value) <= 0:
-            raise argparse.ArgumentTypeError(f"silence minutes are MINUTES or TENANT=MINUTES, positive whole "
-                                             f"numbers, like 10,acme=5; not {item.strip()!r}")
-        minutes[tenant] = int(value)
+        tenant, _, value = item.strip(" ").rpartition("=")
+        if tenant:
+            Name()(tenant)
+        if tenant in given:
+            raise argparse.ArgumentTypeError(f"{tenant or 'the default'} is given more than once")
+        given.add(tenant)
+        try:
+            minutes[tenant] = _SILENCE_MINUTES(value)
+        except argparse.ArgumentTypeError as err:
+            raise argparse.ArgumentTypeError(f"{err}; write MINUTES or TENANT=MINUTES, like 10,acme=5") from None
     return minutes
 
 
@@ -177,23 +189,16 @@ def _job(args: argparse.Namespace) -> tuple[Job, ResultTable | tuple[ResultTable
 def _run(args: argparse.Namespace) -> int:
     cfg = load_config()
     if args.silence and args.job != "sensor_health":
-        print(f"error: --silence is for sensor_health, not {args.job}", file=sys.stderr)
-        return 2
+        raise CommandError(f"--silence is for sensor_health, not {args.job}")
     if strangers := sorted(set(args.silence or {}) - {"", *args.tenants}):
-        print(f"error: --silence names {', '.join(strangers)}, not in --tenants", file=sys.stderr)
-        return 2
-    try:
-        job, table = _job(args)
-    except AssetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise CommandError(f"--silence names {', '.join(strangers)}, not in --tenants")
+    job, table = _job(args)
     checkpoints = Path(args.checkpoint_dir or cfg.data_dir("checkpoints") / job.name)
     restore = latest_checkpoint(checkpoints) if args.restore == "latest" else (
         Path(args.restore) if args.restore else None)
     if restore is not None and args.stop_at:
-        print("error: a bounded Kafka source restored from a checkpoint never ends in this Flink (FLINK-31006); "
-              "restore without --bounded/--stop-at and stop the job with Ctrl-C", file=sys.stderr)
-        return 2
+        raise CommandError("a bounded Kafka source restored from a checkpoint never ends in this Flink "
+                           "(FLINK-31006); restore without --bounded/--stop-at and stop the job with Ctrl-C")
     if args.restore == "latest" and restore is None:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
     settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
@@ -230,13 +235,9 @@ def _store(args: argparse.Namespace) -> MetadataStore:
 
 
 def _assets_load(args: argparse.Namespace) -> int:
-    try:
-        assets = read_assets(Path(args.file))
-        with _store(args) as store:
-            report = store.load(assets)
-    except AssetError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    assets = read_assets(Path(args.file))
+    with _store(args) as store:
+        report = store.load(assets)
     print(f"{args.file}: {report}")
     return 0
 
@@ -245,8 +246,7 @@ def _assets_show(args: argparse.Namespace) -> int:
     with _store(args) as store:
         tenants = [t for t in store.tenants() if args.tenant in (None, t.id)]
         if args.tenant and not tenants:
-            print(f"error: no tenant {args.tenant!r} in the metadata store", file=sys.stderr)
-            return 1
+            raise CommandError(f"no tenant {args.tenant!r} in the metadata store", code=1)
         elements = {t.id: store.elements(t.id) for t in tenants}
         sensors = {t.id: store.sensors(t.id) for t in tenants}
     if args.json:
@@ -260,13 +260,9 @@ def _assets_show(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    try:
-        query = parse_query(RESULT_TABLES, args.table, keyspace=args.keyspace, tenant=args.tenant, keys=args.key,
-                            before=args.before, after=args.after, within=args.within, total=args.sum,
-                            mean=args.mean, limit=args.limit)
-    except QueryError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    query = parse_query(RESULT_TABLES, args.table, keyspace=args.keyspace, tenant=args.tenant, keys=args.key,
+                        before=args.before, after=args.after, within=args.within, total=args.sum,
+                        mean=args.mean, limit=args.limit)
     rows = read_windows(load_config().cassandra.port, query)
     if not args.json:
         print(format_answer(query, rows))
@@ -301,7 +297,7 @@ def _add_query_command(commands: argparse._SubParsersAction) -> None:
             "(START <= start < END), oldest first; or their --sum or --mean of one numeric field. "
             f"Times: {TIME_FORMATS}.", 79))
     query.add_argument("table", metavar="TABLE", help=f"the result table: {', '.join(sorted(RESULT_TABLES))}")
-    query.add_argument("--tenant", help="the tenant whose windows to read (required)")
+    query.add_argument("--tenant", type=Name(), help="the tenant whose windows to read (required)")
     query.add_argument("--key", action="append", default=[], metavar="COLUMN=VALUE",
                        help="a key column's value; every key column of the table is required ("
                             + "; ".join(f"{t.name}: {', '.join(t.partition_key[1:]) or 'none'}"
@@ -312,9 +308,9 @@ def _add_query_command(commands: argparse._SubParsersAction) -> None:
     query.add_argument("--within", nargs=2, metavar=("START", "END"), help="windows that start in [START, END)")
     query.add_argument("--sum", metavar="FIELD", help="print the sum of a numeric field over the windows")
     query.add_argument("--mean", metavar="FIELD", help="print the mean of a numeric field over the windows")
-    query.add_argument("--limit", type=int, metavar="N", help="list at most the first N windows")
+    query.add_argument("--limit", type=_LIMIT, metavar="N", help="list at most the first N windows")
     query.add_argument("--json", action="store_true", help="one JSON object a line (times as ISO-8601 UTC)")
-    query.add_argument("--keyspace", default=DEFAULT_KEYSPACE,
+    query.add_argument("--keyspace", type=KEYSPACE_NAME, default=DEFAULT_KEYSPACE,
                        help=f"the keyspace the results writer used (default {DEFAULT_KEYSPACE})")
     query.set_defaults(func=_query)
 
@@ -352,32 +348,22 @@ def _tenant_apps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _name(what: str) -> Callable[[str], str]:
-    """An argument type for tenant and app names: refused by argparse, before anything is stored."""
-    def parse(text: str) -> str:
-        try:
-            return check_name(text, what)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-    return parse
-
-
 def _add_simulation_flags(parser: argparse.ArgumentParser, events: int) -> None:
-    parser.add_argument("--tenants", type=_tenants, default=("acme", "globex"),
+    parser.add_argument("--tenants", type=Names(), default=("acme", "globex"),
                         help="comma-separated tenants (default acme,globex)")
-    parser.add_argument("--events", type=int, default=events, help=f"records per tenant (default {events:,})")
-    parser.add_argument("--stations", type=int, default=20, help="base stations per tenant (default 20)")
-    parser.add_argument("--rate", type=float, default=0.0, help="records/s over all tenants (default: as fast "
+    parser.add_argument("--events", type=_EVENTS, default=events, help=f"records per tenant (default {events:,})")
+    parser.add_argument("--stations", type=_STATIONS, default=20, help="base stations per tenant (default 20)")
+    parser.add_argument("--rate", type=_RATE, default=0.0, help="records/s over all tenants (default: as fast "
                         "as possible)")
-    parser.add_argument("--out-of-order", type=_share, default=0.05, help="share out of order within the "
+    parser.add_argument("--out-of-order", type=SHARE, default=0.05, help="share out of order within the "
                         "watermark bound (default 0.05)")
-    parser.add_argument("--late", type=_share, default=0.002, help="share two windows late (default 0.002)")
-    parser.add_argument("--malformed", type=_share, default=0.002, help="share of bad records (default 0.002)")
-    parser.add_argument("--seed", type=int, default=7, help="random seed: same seed, same records (default 7)")
+    parser.add_argument("--late", type=SHARE, default=0.002, help="share two windows late (default 0.002)")
+    parser.add_argument("--malformed", type=SHARE, default=0.002, help="share of bad records (default 0.002)")
+    parser.add_argument("--seed", type=_SEED, default=7, help="random seed: same seed, same records (default 7)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="tenantstream",
         description="Flink jobs for multi-tenant IoT sensor streams: run them on a local stack "
                     "(Kafka, Cassandra, FerretDB for MongoDB, Flink) and check their results.")
@@ -399,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(exit 3 if any server is not up)").set_defaults(func=_stack_status)
     logs = actions.add_parser("logs", help="show a server's log")
     logs.add_argument("server", choices=[s.name for s in SERVERS])
-    logs.add_argument("-n", "--lines", type=int, default=50, help="how many last lines (default 50)")
+    logs.add_argument("-n", "--lines", type=_LINES, default=50, help="how many last lines (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing as the log grows")
     logs.set_defaults(func=_stack_logs)
 
@@ -424,8 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--stream", choices=["alarms", "flow", "heartbeats"], default="alarms",
                           help="alarm events (default), flow readings or heartbeats (--stations applies to alarms "
                                "only)")
-    simulate.add_argument("--sensors", type=int, default=50, help="heartbeats: sensors per tenant (default 50)")
-    simulate.add_argument("--outage", type=_share, default=0.002, help="heartbeats: chance that a sensor falls "
+    simulate.add_argument("--sensors", type=_SENSORS, default=50, help="heartbeats: sensors per tenant (default 50)")
+    simulate.add_argument("--outage", type=SHARE, default=0.002, help="heartbeats: chance that a sensor falls "
                           "silent after a beat (default 0.002)")
     simulate.set_defaults(func=_simulate)
 
@@ -437,22 +423,23 @@ def build_parser() -> argparse.ArgumentParser:
                      help="alarm_rate (default): alarm rate per station and datapoint; flow_aggregates: the flow "
                           "sensors' aggregates by kind; sensor_health: silent/recovered sensors from heartbeats, "
                           "and per-window health")
-    run.add_argument("--tenants", type=_tenants, required=True, help="comma-separated tenants")
-    run.add_argument("--window", type=int, help="tumbling window in seconds (default 60 for alarm_rate, "
+    run.add_argument("--tenants", type=Names(), required=True, help="comma-separated tenants")
+    run.add_argument("--window", type=WINDOW_SECONDS, help="tumbling window in seconds (default 60 for alarm_rate, "
                      "900 for flow_aggregates, 600 for sensor_health)")
     run.add_argument("--silence", type=_silence, metavar="MIN[,TENANT=MIN...]",
                      help=f"sensor_health: minutes without a heartbeat after which a sensor is silent, and any "
                           f"tenant's own (default {DEFAULT_SILENCE_MINUTES})")
     run.add_argument("--assets", metavar="FILE", help="flow_aggregates: the sensors and element limits, as an asset "
                      "file (see `assets load`); default: the plant `simulate --stream flow` simulates")
-    run.add_argument("--out-of-orderness", type=int, default=5, help="watermark bound in seconds (default 5)")
+    run.add_argument("--out-of-orderness", type=OUT_OF_ORDERNESS, default=5,
+                     help="watermark bound in seconds (default 5)")
     bounds = run.add_mutually_exclusive_group()
     bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",
                         help="stop after what the topics hold when the job starts")
     bounds.add_argument("--stop-at", metavar="P:O,...", type=_offsets,
                         help="stop at these offsets of every tenant's topic partitions (kept in checkpoints, "
                              "so a restored job stops there too)")
-    run.add_argument("--parallelism", type=int, default=1, help="Flink parallelism (default 1)")
+    run.add_argument("--parallelism", type=PARALLELISM, default=1, help="Flink parallelism (default 1)")
     run.add_argument("--checkpoint-dir", help="checkpoint folder (default: under the stack's data folder)")
     run.add_argument("--restore", metavar="latest|PATH", help="start from the latest checkpoint in the "
                      "checkpoint folder, or from a checkpoint/savepoint path")
@@ -477,12 +464,13 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="list the stored tenants, elements and sensors",
         description="A table per tenant of its thresholds, elements and sensors, or with --json the records in "
                     "the asset file format (which `assets load` reads back).")
-    show.add_argument("--tenant", help="only this tenant")
+    show.add_argument("--tenant", type=Name(), help="only this tenant")
     show.add_argument("--json", action="store_true", help="print JSON in the asset file format")
     show.set_defaults(func=_assets_show)
     for action in (load, show):
         action.add_argument("--mongo-uri", help="MongoDB URI (default: the stack's FerretDB, from stack/stack.toml)")
-        action.add_argument("--database", default="tenantstream", help="database name (default tenantstream)")
+        action.add_argument("--database", type=_DATABASE, default="tenantstream",
+                            help="database name (default tenantstream)")
 
     _add_query_command(commands)
 
@@ -505,23 +493,25 @@ def build_parser() -> argparse.ArgumentParser:
                     f"committed ({latency.window_ms // 1000} s windows, {latency.out_of_orderness_ms // 1000} s "
                     "out-of-orderness), about 2.5 minutes per contender. Writes a JSON report under "
                     "bench/results/.")
-    bench.add_argument("--events", type=int, default=2_000_000, help="events over all tenants (default 2,000,000)")
-    bench.add_argument("--tenants", type=int, default=10, help="tenants (default 10)")
-    bench.add_argument("--sensors", type=int, default=10_000,
+    bench.add_argument("--events", type=_BENCH_EVENTS, default=2_000_000,
+                       help="events over all tenants (default 2,000,000)")
+    bench.add_argument("--tenants", type=_BENCH_TENANTS, default=10, help="tenants (default 10)")
+    bench.add_argument("--sensors", type=_BENCH_SENSORS, default=10_000,
                        help="sensors over all tenants in the throughput runs (default 10,000)")
-    bench.add_argument("--parallelism", type=int, nargs="+", default=[1, 2], help="Flink parallelisms (default 1 2)")
-    bench.add_argument("--rounds", type=_positive_int, default=3,
+    bench.add_argument("--parallelism", type=PARALLELISM, nargs="+", default=[1, 2],
+                       help="Flink parallelisms (default 1 2)")
+    bench.add_argument("--rounds", type=_ROUNDS, default=3,
                        help="runs of the hand-written Flink SQL and the alarm-rate job at each parallelism, "
                             "interleaved; each shows its median run (default 3: one run of ~20 s varies by a "
                             "quarter on 2 cores)")
     bench.add_argument("--no-quix", action="store_true", help="skip Quix Streams (its venv takes a minute to build)")
-    bench.add_argument("--latency-rate", type=_positive, default=latency.rate, metavar="EVENTS_PER_S",
+    bench.add_argument("--latency-rate", type=_LATENCY_RATE, default=latency.rate, metavar="EVENTS_PER_S",
                        help=f"offered rate of the latency phase, over all tenants (default {latency.rate:,.0f}: "
                             "below every contender's throughput)")
-    bench.add_argument("--latency-seconds", type=_positive, default=latency.measure_s, metavar="S",
+    bench.add_argument("--latency-seconds", type=_LATENCY_SECONDS, default=latency.measure_s, metavar="S",
                        help=f"measured seconds of the latency phase per contender, after {latency.warmup_s:.0f} s "
                             f"of warm-up and before a {latency.tail_s:.0f} s tail (default {latency.measure_s:.0f})")
-    bench.add_argument("--flow-events", type=int,
+    bench.add_argument("--flow-events", type=_FLOW_EVENTS,
                        help="flow readings over all tenants for the flow-aggregates job (default: as many as "
                             "--events)")
     bench.add_argument("--no-flow", action="store_true",
@@ -546,18 +536,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "level) and keep it as the next version; the same content again is the same version. "
                     "Prints the version, or each problem as FILE:LINE:COL: message with exit code 2.")
     upload_.add_argument("app", metavar="APP.py", help="the app's Python file")
-    upload_.add_argument("--tenant", type=_name("tenant"), required=True, help="the tenant that owns the app")
-    upload_.add_argument("--name", type=_name("app name"), help="the app's name (default: the file name without .py)")
+    upload_.add_argument("--tenant", type=Name(), required=True, help="the tenant that owns the app")
+    upload_.add_argument("--name", type=Name("app name"), help="the app's name (default: the file name without .py)")
     upload_.add_argument("--registry", metavar="DIR", help=registry_help)
     upload_.set_defaults(func=_tenant_upload)
     list_ = tenant_actions.add_parser(
         "apps", help="table of tenant, app, version, status and upload time",
         description="List every stored version of the tenants' apps with its status "
                     f"({', '.join(STATUSES)}) and when it was uploaded (UTC).")
-    list_.add_argument("--tenant", type=_name("tenant"), help="only this tenant's apps")
+    list_.add_argument("--tenant", type=Name(), help="only this tenant's apps")
     list_.add_argument("--registry", metavar="DIR", help=registry_help)
     list_.set_defaults(func=_tenant_apps)
-    add_commands(commands, tenant_actions, _tenants, registry_help)
+    add_commands(commands, tenant_actions, registry_help)
     return parser
 
 
@@ -572,26 +562,42 @@ def _configure_logging(level: int) -> None:
         logger.propagate = False
 
 
+# What main() adds to the message of a server that cannot be reached (exit code 1).
+_UNREACHABLE: dict[type[Exception], str] = {
+    control.StackError: "", InstallError: "", ClusterError: "", NoSuchTableError: " (see --keyspace)",
+    CassandraUnavailableError: "; start the local servers with `tenantstream stack up`",
+    MetadataUnavailableError: "; start the local servers with `tenantstream stack up`, or name another with "
+                              "--mongo-uri"}
+# Refused input (exit code 2): the project's own errors about what it was given, and ValueError.
+_BAD_INPUT = (ValueError, AppRejected, AppError)
+
+
+def _failed(command: str, message: str) -> None:
+    print(f"tenantstream: {command}: error: {one_line(message)}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command: exit code 0, 2 for refused input, 1 when a server or a job fails (one line on stderr)."""
     args = build_parser().parse_args(argv)
     _configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
     try:
         return args.func(args)
-    except (control.StackError, InstallError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except CommandError as err:
+        _failed(command, str(err))
+        return err.code
+    except tuple(_UNREACHABLE) as err:
+        _failed(command, f"{err}{next(hint for kind, hint in _UNREACHABLE.items() if isinstance(err, kind))}")
         return 1
-    except CassandraUnavailableError as err:
-        print(f"error: {err}\nstart the local servers with `tenantstream stack up`", file=sys.stderr)
-        return 1
-    except NoSuchTableError as err:
-        print(f"error: {err} (see --keyspace)", file=sys.stderr)
-        return 1
-    except ClusterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except MetadataUnavailableError as err:
-        print(f"error: {err}\nstart the local servers with `tenantstream stack up`, or name another with "
-              "--mongo-uri", file=sys.stderr)
+    except _BAD_INPUT as err:
+        _failed(command, "; ".join(str(err).splitlines()) or type(err).__name__)
+        return 2
+    except KeyboardInterrupt:
+        _failed(command, "interrupted")
+        return 130
+    except Exception as err:  # a bug or a failed job: one line here, the traceback in the log with -v
+        logging.getLogger("submit").debug("%s failed", command, exc_info=True)
+        _failed(command, f"{type(err).__name__}: {err} (-v logs the traceback)")
         return 1
 
 

@@ -17,14 +17,31 @@ from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
 from jobs.pipeline import Job, RunSettings
 from operators.windows import Tumbling, tumbling
+from schemas.names import check_names
 from stack.config import load_config
 from submit import tenant_apps
+from submit.arguments import (
+    JOB_ID,
+    KEYSPACE_NAME,
+    OUT_OF_ORDERNESS,
+    PARALLELISM,
+    REFRESH_SECONDS,
+    WINDOW_SECONDS,
+    CommandError,
+    Count,
+    Name,
+    Names,
+)
 from submit.cluster import FlinkRest, submit_job
 from submit.local import results_topics, writer_group
 
 # Settings a --config file may hold; command-line flags win over the file.
 CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks",
                "metadata_refresh"}
+WATERMARKS = ("on-periodic", "on-event")
+# A --config file's numbers must pass the same checks as the flags'.
+_SETTING_TYPES = {"parallelism": PARALLELISM, "window_seconds": WINDOW_SECONDS, "out_of_orderness": OUT_OF_ORDERNESS,
+                  "metadata_refresh": REFRESH_SECONDS}
 
 
 def _cluster_url(args: argparse.Namespace) -> str:
@@ -37,17 +54,37 @@ def _job_config(args: argparse.Namespace) -> dict:
                       "metadata_refresh": METADATA_REFRESH_S,
                       "bootstrap": load_config().kafka.bootstrap}
     if args.config:
-        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
-        unknown = sorted(set(loaded) - CONFIG_KEYS)
-        if unknown:
-            raise SystemExit(f"error: {args.config}: unknown settings {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(CONFIG_KEYS))}")
-        if isinstance(loaded.get("tenants"), str):
-            loaded["tenants"] = [t.strip() for t in loaded["tenants"].split(",")]
-        settings.update(loaded)
+        settings.update(_read_config(args.config))
     settings.update({k: v for k, v in vars(args).items() if k in CONFIG_KEYS and v is not None})
     if not settings.get("tenants"):
-        raise SystemExit("error: name the tenants with --tenants or in the --config file")
+        raise CommandError("name the tenants with --tenants or in the --config file")
+    return settings
+
+
+def _read_config(path: str) -> dict:
+    """The settings of a --config file, each checked as its flag is; CommandError naming the first bad one."""
+    try:
+        loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise CommandError(f"{path}: cannot read the settings: {err}") from None
+    if not isinstance(loaded, dict | None):
+        raise CommandError(f"{path}: expected a mapping of settings, not {type(loaded).__name__}")
+    if unknown := sorted(str(key) for key in set(loaded or {}) - CONFIG_KEYS):
+        raise CommandError(f"{path}: unknown settings {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
+    settings = dict(loaded or {})
+    try:
+        if "tenants" in settings:
+            tenants = settings["tenants"]
+            settings["tenants"] = check_names([t.strip(" ") for t in tenants.split(",")]
+                                              if isinstance(tenants, str) else tenants)
+        for key in set(settings) & set(_SETTING_TYPES):
+            settings[key] = _SETTING_TYPES[key](str(settings[key]))
+        if settings.get("watermarks", WATERMARKS[0]) not in WATERMARKS:
+            raise ValueError(f"watermarks are {' or '.join(WATERMARKS)}, not {settings['watermarks']!r}")
+        if not isinstance(settings.get("bootstrap", ""), str):
+            raise ValueError("bootstrap is HOST:PORT[,HOST:PORT...] text")
+    except (ValueError, argparse.ArgumentTypeError) as err:
+        raise CommandError(f"{path}: {err}") from None
     return settings
 
 
@@ -61,7 +98,7 @@ def _built(name: str, tenants: Sequence[str], window: Tumbling | None, mongo_uri
         with MetadataStore(mongo_uri or load_config().ferretdb.uri) as store:
             return built_in.build(tuple(tenants), window, store, refresh_s)
     except LookupError as err:
-        raise SystemExit(f"error: {err}") from None
+        raise CommandError(str(err)) from None
 
 
 def _submit(args: argparse.Namespace) -> int:
@@ -190,7 +227,7 @@ def _tenant_submit(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse._SubParsersAction,
-                 tenants_type, registry_help: str) -> None:
+                 registry_help: str) -> None:
     """Add the cluster commands to the CLI's parsers."""
     cluster_help = "the cluster's REST address (default: the local stack's, http://127.0.0.1:8081)"
     submit = commands.add_parser(
@@ -200,15 +237,16 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
                     "unbounded with exactly-once checkpoints into the cluster's checkpoint folder. Settings "
                     f"may come from a YAML --config file ({', '.join(sorted(CONFIG_KEYS))}); flags win.")
     submit.add_argument("job", choices=sorted(BUILT_IN_JOBS))
-    submit.add_argument("--tenants", type=tenants_type, help="comma-separated, e.g. acme,globex")
+    submit.add_argument("--tenants", type=Names(), help="comma-separated, e.g. acme,globex")
     submit.add_argument("--cluster", help=cluster_help)
-    submit.add_argument("-p", "--parallelism", type=int, help="Flink parallelism (default 1)")
+    submit.add_argument("-p", "--parallelism", type=PARALLELISM, help="Flink parallelism (default 1)")
     submit.add_argument("--config", help="YAML file of job settings")
-    submit.add_argument("--window-seconds", dest="window_seconds", type=int, help="tumbling window size")
-    submit.add_argument("--out-of-orderness", type=int, help="seconds the watermark trails event time (default 5)")
-    submit.add_argument("--watermarks", choices=["on-periodic", "on-event"], help="watermark emission")
+    submit.add_argument("--window-seconds", dest="window_seconds", type=WINDOW_SECONDS, help="tumbling window size")
+    submit.add_argument("--out-of-orderness", type=OUT_OF_ORDERNESS,
+                        help="seconds the watermark trails event time (default 5)")
+    submit.add_argument("--watermarks", choices=WATERMARKS, help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
-    submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=float, metavar="SECONDS",
+    submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=REFRESH_SECONDS, metavar="SECONDS",
                         help="flow_aggregates: how often the running job re-reads its tenants' sensors and "
                              "element limits from the metadata store (default 10); a new sensor or a changed "
                              "limit applies within this time")
@@ -222,13 +260,13 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     actions = jobs.add_subparsers(dest="action", required=True, metavar="ACTION")
     actions.add_parser("list", help="every job with its state").set_defaults(func=_jobs_list)
     cancel = actions.add_parser("cancel", help="cancel a job (no savepoint)")
-    cancel.add_argument("job_id")
+    cancel.add_argument("job_id", type=JOB_ID)
     cancel.set_defaults(func=_jobs_cancel)
     savepoint = actions.add_parser(
         "savepoint", help="stop a job with a savepoint, to resubmit it later with --from-savepoint",
         description="Stop-with-savepoint: the job's sinks commit, a savepoint is written, the job stops. "
                     "Resubmitting with --from-savepoint continues from exactly there: nothing lost or doubled.")
-    savepoint.add_argument("job_id")
+    savepoint.add_argument("job_id", type=JOB_ID)
     savepoint.add_argument("--dir", help="savepoint folder or URI (default: the cluster's savepoint folder)")
     savepoint.set_defaults(func=_jobs_savepoint)
 
@@ -237,8 +275,9 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
         description="Consume the job's <tenant>.results.<job> topics (read_committed) and upsert the rows "
                     "into Cassandra, committing offsets only after Cassandra acknowledged them.")
     writer.add_argument("job", choices=sorted(BUILT_IN_JOBS))
-    writer.add_argument("--tenants", type=tenants_type, required=True, help="comma-separated")
-    writer.add_argument("--keyspace", default="tenantstream", help="Cassandra keyspace (default tenantstream)")
+    writer.add_argument("--tenants", type=Names(), required=True, help="comma-separated")
+    writer.add_argument("--keyspace", type=KEYSPACE_NAME, default="tenantstream",
+                        help="Cassandra keyspace (default tenantstream)")
     writer.add_argument("--mongo-uri", help="metadata store the job was planned with (default: the stack's)")
     writer.add_argument("--until-caught-up", action="store_true",
                         help="stop once every committed result is written, instead of running until Ctrl-C")
@@ -252,10 +291,11 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
                     "<tenant>.alerts, exactly once. The thresholds are read again every --refresh-seconds, "
                     "so a change applies from the next window on, without restarting anything.")
     alerts.add_argument("job", choices=sorted(name for name, j in BUILT_IN_JOBS.items() if j.alert))
-    alerts.add_argument("--tenants", type=tenants_type, required=True, help="comma-separated")
-    alerts.add_argument("--refresh-seconds", type=float, default=5.0, help="how often thresholds are re-read")
+    alerts.add_argument("--tenants", type=Names(), required=True, help="comma-separated")
+    alerts.add_argument("--refresh-seconds", type=REFRESH_SECONDS, default=5.0, help="how often thresholds are re-read")
     alerts.add_argument("--mongo-uri", help="MongoDB URI (default: the local stack's FerretDB)")
-    alerts.add_argument("--database", default="tenantstream", help="metadata database (default tenantstream)")
+    alerts.add_argument("--database", type=Name("database"), default="tenantstream",
+                        help="metadata database (default tenantstream)")
     alerts.add_argument("--until-caught-up", action="store_true",
                         help="stop once every committed result is checked, instead of running until Ctrl-C")
     alerts.set_defaults(func=_alerts)
@@ -265,10 +305,10 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
         description="Load the app's newest (or given) version, bind it to the tenant's own source "
                     "<tenant>.sensors.alarms and sinks (<tenant>.results.app_<name>, dead-letter, late), "
                     "and submit it. The app's status in `tenant apps` becomes running or failed.")
-    tenant_submit.add_argument("app", help="the app's name, as `tenant apps` lists it")
-    tenant_submit.add_argument("--tenant", required=True)
-    tenant_submit.add_argument("--version", type=int, help="default: the newest")
+    tenant_submit.add_argument("app", type=Name("app name"), help="the app's name, as `tenant apps` lists it")
+    tenant_submit.add_argument("--tenant", type=Name(), required=True)
+    tenant_submit.add_argument("--version", type=Count("a version", 1, 1_000_000), help="default: the newest")
     tenant_submit.add_argument("--cluster", help=cluster_help)
-    tenant_submit.add_argument("-p", "--parallelism", type=int, default=1)
+    tenant_submit.add_argument("-p", "--parallelism", type=PARALLELISM, default=1)
     tenant_submit.add_argument("--registry", metavar="DIR", help=registry_help)
     tenant_submit.set_defaults(func=_tenant_submit)

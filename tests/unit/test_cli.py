@@ -29,7 +29,8 @@ def test_top_level_help_lists_the_commands(capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["simulate", "--late", "1.5"], "a share is between 0 and 1, not 1.5"),
+    (["simulate", "--late", "1.5"], "tenantstream: simulate: error: argument --late: a share is a number from 0 to 1, "
+                                    "not '1.5' (see `tenantstream simulate --help`)"),
     (["run", "--tenants", " , "], "name at least one tenant"),
     (["stack", "logs", "zookeeper"], "invalid choice: 'zookeeper'"),
 ])
@@ -49,7 +50,8 @@ def test_run_takes_the_job_to_run_and_the_flow_jobs_metadata(tmp_path, capsys):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["run", "sensor_health", "--tenants", "acme", "--silence", "acme=0"], "positive whole numbers"),
+    (["run", "sensor_health", "--tenants", "acme", "--silence", "acme=0"], "silence minutes is a whole number from 1 "
+                                                                              "to 10,080, not '0'"),
     (["run", "sensor_health", "--tenants", "acme", "--silence", "ten"], "not 'ten'"),
     (["run", "alarm_rate", "--tenants", "acme", "--silence", "5"], "--silence is for sensor_health, not alarm_rate"),
     (["run", "sensor_health", "--tenants", "acme", "--silence", "5,globex=3"], "names globex, not in --tenants"),

@@ -200,7 +200,8 @@ def cli(*words: str) -> list[str]:
     (cli("--after", "noon"), "error: --after: 'noon' is not a time"),
     (cli("--after", "0", "--sum", "station_id"), "error: --sum: station_id holds text, not numbers"),
     (cli("--within", "2026-01-01T04:00"), "argument --within: expected 2 arguments"),
-    (cli("--before", "0", "--limit", "ten"), "argument --limit: invalid int value: 'ten'"),
+    (cli("--before", "0", "--limit", "ten"), "argument --limit: a limit is a whole number from 1 to "
+                                             "1,000,000, not 'ten'"),
 ])
 def test_cli_exits_2_with_the_message_before_connecting(argv, message, capsys):
     try:
