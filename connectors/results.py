@@ -35,6 +35,7 @@ from connectors.cassandra import (
     insert_statement,
     upsert_async,
 )
+from connectors.credentials import Login
 from connectors.kafka import admin_client, committed_consumer
 from operators.ranges import RangeQuery, epoch_ms
 from schemas import codec
@@ -77,7 +78,7 @@ def read_windows(port: int, query: RangeQuery) -> list[dict[str, object]]:
     Prepared, so the values travel as bound parameters, never as CQL text.
     """
     text, params = query.cql()
-    cluster, session = connect(port)
+    cluster, session = connect(port, role="reader")
     try:
         statement = session.prepare(text)
         rows = session.execute(statement, params)
@@ -126,8 +127,10 @@ class ResultFollower:
 
     name = "results follower"
 
-    def __init__(self, bootstrap: str, topics: Sequence[str], group: str, schema: str) -> None:
+    def __init__(self, bootstrap: str, topics: Sequence[str], group: str, schema: str,
+                 login: Login | None = None) -> None:
         self.bootstrap, self.topics, self.group, self.schema = bootstrap, list(topics), group, schema
+        self.login = login  # the Kafka login it reads as (its job's principal); None: the admin
         self.rejected = 0
         self._stop = threading.Event()
         self._progress = threading.Condition()  # guards the three below; notified when one changes
@@ -146,9 +149,9 @@ class ResultFollower:
         this wait was a fifth of a bench job's tail). Whether everything is handled is asked of the broker
         only while a drain waits for the answer.
         """
-        consumer = committed_consumer(self.bootstrap, self.group)
+        consumer = committed_consumer(self.bootstrap, self.group, self.login)
         consumer.subscribe(self.topics)
-        admin = admin_client(self.bootstrap)
+        admin = admin_client(self.bootstrap, self.login)
         try:
             while not self._stop.is_set():
                 messages = consumer.consume(batch, timeout=idle_s)
@@ -221,11 +224,18 @@ class ResultsWriter(ResultFollower):
     name = "results writer"
 
     def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
-                 group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1) -> None:
-        super().__init__(bootstrap, topics, group, table.schema)
+                 group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1,
+                 login: Login | None = None) -> None:
+        """The table is made by the admin role; rows are written by the writer role, which may only modify
+        the rows of the results keyspaces."""
+        super().__init__(bootstrap, topics, group, table.schema, login)
         self.table = table
-        self.cluster, self.session = connect(cassandra_port)
-        table.ensure(self.session, keyspace, replication)
+        admin, session = connect(cassandra_port)
+        try:
+            table.ensure(session, keyspace, replication)
+        finally:
+            admin.shutdown()
+        self.cluster, self.session = connect(cassandra_port, role="writer")
         columns = [name for name, _ in table.columns()]
         self.insert = insert_statement(self.session, keyspace, table.name, columns)
         self.row = cql_row(columns)

@@ -30,18 +30,25 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from connectors.credentials import Login
 from connectors.flink import create_view, execute_sql
 from connectors.kafka import exactly_once_sink_options, source_options
+from connectors.kafka_access import authorize_job
+from jobs.plan_check import check_plan
 from operators.aggregates import quote
 from operators.validation import (
     DECODE_ERROR_COLUMN,
     KAFKA_TIMESTAMP_COLUMN,
     PROCESSING_TIME_COLUMN,
+    TEXT_FAULT,
     TRUSTED_EVENT_TIME,
     Rule,
     any_rejects,
+    behind_append_time,
+    finite,
     matches_tenant,
     missing,
+    plain_text,
     rejection_reason,
     sql_string,
     timestamp_in_range,
@@ -90,17 +97,26 @@ class Topics:
         return [self.source, *results, self.deadletter, self.late]
 
 
+# How far behind its Kafka append time a record's event time may be (jobs.pipeline.source_ddl): the most one
+# tenant's clock can hold back the windows of the other tenants of its job.
+DEFAULT_MAX_BEHIND_S = 15 * 60
+
+
 @dataclass(frozen=True)
 class RunSettings:
     """Where and how a job runs; the defaults suit the local stack."""
 
     bootstrap: str = "127.0.0.1:9092"
     out_of_orderness_s: int = 5
+    max_behind_s: int = DEFAULT_MAX_BEHIND_S  # see DEFAULT_MAX_BEHIND_S
     group_id: str | None = None  # Kafka consumer group; default: tenantstream.<job>.<tenant+tenant...>
     stop_at: str = ""  # "", "latest" or "PARTITION:OFFSET,...": see connectors.kafka.source_options
     # "on-periodic" (fast) or "on-event": a watermark after every record, so which records are
     # late depends only on their order in the partition (what exact tests need)
     watermark_emit: str = "on-periodic"
+    # The Kafka login the job's tables use: its own principal (see `authorized`); None on a broker without
+    # authentication.
+    kafka_login: Login | None = None
 
 
 class BeforeWindow(Protocol):
@@ -187,6 +203,7 @@ class Job:
     before: tuple[BeforeWindow, ...] = ()
     after: AfterWindow | None = None
     stage: ResultStage | None = None
+    max_behind_s: int = DEFAULT_MAX_BEHIND_S  # set from RunSettings when planned
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tenants", tuple(self.tenants))
@@ -257,7 +274,14 @@ class Job:
         return f"tenantstream.{self.name}.{'+'.join(self.tenants)}.{sink}"
 
     def rules(self) -> list[Rule]:
-        return [undecodable(), *(missing(c) for c in self.required), timestamp_in_range(self.time_column),
+        """The rules every job applies, in order (the first that rejects gives the reason), then its own. Every
+        text field is plain and bounded (before the tenant rule, whose reason quotes the field) and every
+        floating-point field finite, whichever fields the job uses."""
+        types = {c.split(" ", 1)[0].strip("`"): c.split(" ", 1)[1] for c in flink_columns(self.event_schema)}
+        return [undecodable(), *(missing(c) for c in self.required),
+                *(plain_text(c) for c, t in types.items() if t == "STRING"),
+                *(finite(c) for c, t in types.items() if t in ("DOUBLE", "FLOAT")),
+                timestamp_in_range(self.time_column), behind_append_time(self.time_column, self.max_behind_s),
                 matches_tenant("tenant", self.topic_tenant_sql()), *self.checks]
 
     def topic_tenant_sql(self) -> str:
@@ -274,7 +298,8 @@ class Job:
 # Functions of our Flink jar (connectors/flink-format) that plans call: name -> Java class.
 TOPIC_TENANT = "TOPIC_TENANT"
 JVM_FUNCTIONS = {TRUSTED_EVENT_TIME: "tenantstream.flink.TrustedEventTime",
-                 TOPIC_TENANT: "tenantstream.flink.TopicTenant"}
+                 TOPIC_TENANT: "tenantstream.flink.TopicTenant",
+                 TEXT_FAULT: "tenantstream.flink.TextFault"}
 
 # The tenant a record belongs to is the one whose topic it was read from, never what the record says.
 TOPIC_COLUMN = "kafka_topic"
@@ -289,16 +314,22 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
     All tenants of a job share one pipeline: one source over their topics, one window operator, and
     exactly-once sinks that write each record to its tenant's topic (a sink accepts only the topics it
     lists): one per results topic, and one for the diverted records, which go to the tenant's dead-letter
-    or late topic. They therefore share one watermark; give a tenant its own job to give it a clock of
-    its own. (One sink for both diverted kinds, not one each: every route is a filter over every record,
-    and the third route made the job 1.6 times as costly per record as the window alone.)
+    or late topic. They therefore share one watermark, which no tenant holds back by more than
+    `settings.max_behind_s` (source_ddl). (One sink for both diverted kinds, not one each: every route is a
+    filter over every record, and the third route made the job 1.6 times as costly per record as the window
+    alone.)
     """
     if not job.stream or not (job.stage or (job.tumbling and job.aggregates and job.keys)):
         raise ValueError(f"job {job.name} needs a source, key_by, window and aggregate (or results_from)")
+    if settings.max_behind_s <= 0:
+        raise ValueError(f"job {job.name}: the bound on how far event times may be behind their append times "
+                         f"must be positive, not {settings.max_behind_s} s")
+    job = dataclasses.replace(job, max_behind_s=settings.max_behind_s)
     topics = [job.topics(t) for t in job.tenants]
     source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
                             settings.group_id or job.default_group,
-                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at)
+                            {"format": FORMAT, f"{FORMAT}.schema": job.event_schema}, stop_at=settings.stop_at,
+                            login=settings.kafka_login)
     source["scan.watermark.emit.strategy"] = settings.watermark_emit
     ddl = [*jvm_functions_ddl(), source_ddl(job, kafka_source_columns(job), source, settings.out_of_orderness_s),
            *routing_views(job)]
@@ -318,7 +349,8 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
             columns.append(f"`{SINK_TOPIC_COLUMN}` STRING METADATA")
             fields += f", {quote(TOPIC_TENANT_COLUMN)} || {sink.suffix_sql or sql_string(sink.topic_suffixes[0])}"
         ddl.append(table_ddl(table, columns, exactly_once_sink_options(
-            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink.name), fmt)))
+            settings.bootstrap, ";".join(sink_topics), job.transactional_prefix(sink.name), fmt,
+            settings.kafka_login)))
         inserts.append(f"INSERT INTO `{table}` SELECT {fields} FROM ({sink.query})")
     return ddl, inserts
 
@@ -335,9 +367,24 @@ class _Sink:
     suffix_sql: str = ""
 
 
+def authorized(job: Job, settings: RunSettings) -> RunSettings:
+    """`settings` with the job's own Kafka principal, which may touch only its tenants' topics, its consumer
+    group and its transactional ids (made with those ACLs on first use: connectors.kafka_access)."""
+    if settings.kafka_login is not None:
+        return settings
+    login = authorize_job(settings.bootstrap, job.name, job.tenants, job.stream, settings.group_id or job.default_group,
+                          job.transactional_prefix(""))
+    return dataclasses.replace(settings, kafka_login=login)
+
+
 def execute(job: Job, settings: RunSettings, env):
-    """Plan `job` and start it in the TableEnvironment `env` (local or remote): its TableResult."""
-    ddl, inserts = plan(job, settings)
+    """Plan `job`, check the plan (jobs.plan_check, else PlanRefused) and start it in the TableEnvironment `env`
+    (local or remote): its TableResult. Every run passes here: `run`, `submit` and `tenant submit`."""
+    # An OPTIONS hint rewrites a table's options, its topic too: the check refuses hints, and Flink with this
+    # refuses any that got past it.
+    env.get_config().set("table.dynamic-table-options.enabled", "false")
+    ddl, inserts = plan(job, authorized(job, settings))
+    ddl, inserts = check_plan(job, settings, ddl, inserts)
     # What several routes read (the source, a view) is planned as a block of its own and computed once per
     # record, not once per route: the source's computed columns (tenant, rejected, rowtime; bench: source
     # thread CPU -12%), and a view's lookup joins (see `declare`).
@@ -407,7 +454,15 @@ def kafka_source_columns(job: Job) -> list[str]:
 
 def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_orderness_s: int) -> str:
     """The source table: `columns`, the topic's tenant, whether a rule rejects the record, event time and
-    watermark. The routes test `rejected`; only the dead-letter route works out the reason."""
+    watermark. The routes test `rejected`; only the dead-letter route works out the reason.
+
+    Every record, valid or not, counts for the watermark as at least its Kafka append time - job.max_behind_s:
+    a record further behind is a dead letter (behind_append_time), so this floor never passes a valid record,
+    while a partition whose event times stand still (or whose records are all bad) is still moved on by the
+    broker's clock, and holds back the other partitions' windows by at most job.max_behind_s +
+    out-of-orderness. The broker sets the append times of the sensor topics (connectors.kafka.ensure_topics),
+    so a tenant cannot move them. The floor depends only on the record, not on when it is read, so a backlog
+    or a replay after a restore is judged as it was live."""
     return table_ddl(job.table("source"), [
         *columns,
         f"`{TOPIC_TENANT_COLUMN}` AS {job.topic_tenant_sql()}",
@@ -416,7 +471,8 @@ def source_ddl(job: Job, columns: list[str], options: dict[str, str], out_of_ord
         # never move the watermark; timestamp_in_range rejects them.
         f"`rowtime` AS {trusted_event_time(job.time_column)}",
         f"`{PROCESSING_TIME_COLUMN}` AS PROCTIME()",
-        f"WATERMARK FOR `rowtime` AS `rowtime` - {interval_sql(out_of_orderness_s * 1000)}",
+        f"WATERMARK FOR `rowtime` AS GREATEST(`rowtime`, `{KAFKA_TIMESTAMP_COLUMN}` - "
+        f"{interval_sql(job.max_behind_s * 1000)}) - {interval_sql(out_of_orderness_s * 1000)}",
     ], options)
 
 

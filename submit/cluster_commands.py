@@ -15,7 +15,7 @@ from connectors.kafka import admin_client
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
-from jobs.pipeline import Job, RunSettings
+from jobs.pipeline import Job, RunSettings, authorized
 from operators.windows import Tumbling, tumbling
 from schemas.names import check_names
 from stack.config import load_config
@@ -171,9 +171,10 @@ def _writer(args: argparse.Namespace) -> int:
     cfg = load_config()
     tables = BUILT_IN_JOBS[args.job].tables
     job = _built(args.job, args.tenants, None, args.mongo_uri)
+    login = authorized(job, RunSettings(cfg.kafka.bootstrap)).kafka_login  # the job's own principal
     writers = [ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, table, results_topics(job, table),
                              group=writer_group(job.default_group, table if len(tables) > 1 else None),
-                             keyspace=args.keyspace) for table in tables]
+                             keyspace=args.keyspace, login=login) for table in tables]
     if not _follow(writers, args.until_caught_up,
                    f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra"):
         return 1

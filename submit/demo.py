@@ -87,7 +87,7 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         from_topic = {_row_key(codec.decode(m.value(), "alarm_rate_result.v1"))
                       for m in read_all(cfg.kafka.bootstrap, [job.topics(t).results for t in spec.tenants],
                                         "tenantstream.demo.reader")}
-        cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
+        cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE, role="reader")
         try:
             from_cassandra = {tuple(getattr(r, f) for f in ROW_FIELDS)
                               for r in session.execute(f"SELECT {', '.join(ROW_FIELDS)} FROM alarm_rate")}
@@ -126,7 +126,7 @@ def _flow(cfg: StackConfig, spec: SimulationSpec, out: TextIO) -> bool:
     out.write(f"   read {report.events:,} readings in {report.seconds:.1f} s, "
               f"{report.results_written:,} result rows written to Cassandra\n")
     committed = read_all(cfg.kafka.bootstrap, [job.topics(t).results for t in spec.tenants], "tenantstream.demo.reader")
-    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
+    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE, role="reader")
     try:
         rows = list(session.execute(f"SELECT {', '.join(FLOW_FIELDS)} FROM {FLOW_TABLE.name}"))
     finally:
@@ -160,7 +160,7 @@ def _health(cfg: StackConfig, spec: HeartbeatSpec, out: TextIO) -> bool:
     report = _run(job, SENSOR_HEALTH_TABLES, cfg)
     out.write(f"   read {report.events:,} heartbeats in {report.seconds:.1f} s, "
               f"{report.results_written:,} rows written to Cassandra\n")
-    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE)
+    cluster, session = connect(cfg.cassandra.port, DEMO_KEYSPACE, role="reader")
     try:
         silences = list(session.execute(f"SELECT tenant, sensor_id, state, at FROM {SILENCE_TABLE.name}"))
         health = list(session.execute(f"SELECT tenant, window_end, known_sensors, silent_sensors, silent_share, "

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import client_settings, ensure_topics
 from connectors.results import ResultsWriter, ResultTable
-from jobs.pipeline import Job, RunSettings, execute
+from jobs.pipeline import Job, RunSettings, authorized, execute
 from stack.config import StackConfig
 
 log = logging.getLogger(__name__)
@@ -119,8 +119,10 @@ def run_job(job: Job, table: ResultTable | Sequence[ResultTable], cfg: StackConf
     ensure_topics(settings.bootstrap, all_topics, partitions=cfg.kafka.partitions)
     group = settings.group_id or job.default_group
     events = pending_records(settings.bootstrap, [job.topics(t).source for t in job.tenants], group)
+    settings = authorized(job, settings)  # the job and its writers log in as the job's own principal
     writers = [ResultsWriter(settings.bootstrap, cfg.cassandra.port, t, results_topics(job, t),
-                             group=writer_group(group, t if len(tables) > 1 else None), keyspace=keyspace)
+                             group=writer_group(group, t if len(tables) > 1 else None), keyspace=keyspace,
+                             login=settings.kafka_login)
                for t in tables]
     writer_threads = [threading.Thread(target=w.run, name=f"results-writer-{w.table.name}", daemon=True)
                       for w in writers]
