@@ -19,7 +19,7 @@ from connectors.metadata import MetadataStore, MetadataUnavailableError
 from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, ResultTable, read_windows
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import Job, RunSettings
+from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings
 from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, SENSOR_HEALTH_TABLES, sensor_health_job
 from jobs.tables import RESULT_TABLES
 from operators.flow import metadata_from_assets
@@ -30,8 +30,10 @@ from stack import control
 from stack.config import load_config
 from stack.install import InstallError
 from stack.servers import SERVERS
+from submit import tenants
 from submit.arguments import (
     KEYSPACE_NAME,
+    MAX_BEHIND,
     OUT_OF_ORDERNESS,
     PARALLELISM,
     SHARE,
@@ -202,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.restore == "latest" and restore is None:
         print(f"no completed checkpoint under {checkpoints}; starting from the committed offsets", file=sys.stderr)
     settings = RunSettings(cfg.kafka.bootstrap, out_of_orderness_s=args.out_of_orderness, stop_at=args.stop_at,
-                           watermark_emit=args.watermarks)
+                           watermark_emit=args.watermarks, max_behind_s=args.max_behind)
     report = run_job(job, table, cfg, settings, checkpoints, restore, args.parallelism)
     print(f"{job.name}: read {report.events:,} records in {report.seconds:.1f} s "
           f"({report.events_per_second:,.0f}/s), wrote {report.results_written:,} rows to Cassandra")
@@ -433,6 +435,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "file (see `assets load`); default: the plant `simulate --stream flow` simulates")
     run.add_argument("--out-of-orderness", type=OUT_OF_ORDERNESS, default=5,
                      help="watermark bound in seconds (default 5)")
+    run.add_argument("--max-behind", type=MAX_BEHIND, default=DEFAULT_MAX_BEHIND_S, metavar="S",
+                     help="records whose event time is more than S seconds behind their Kafka append time are dead "
+                          f"letters; no tenant holds the others' windows back by more (default {DEFAULT_MAX_BEHIND_S})")
     bounds = run.add_mutually_exclusive_group()
     bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",
                         help="stop after what the topics hold when the job starts")
@@ -523,8 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_bench)
 
     tenant = commands.add_parser(
-        "tenant", help="upload tenants' own stream apps and list them",
-        description="Tenants' own stream apps: a Python file that defines app(stream) with this library's "
+        "tenant", help="register tenants (Kafka principals), upload their own stream apps and list them",
+        description="The tenant registry (create, delete, list: each tenant's Kafka principal and ACLs) and "
+                    "tenants' own stream apps: a Python file that defines app(stream) with this library's "
                     "operators. Upload checks it without running it and keeps each accepted content as a "
                     "numbered version; the platform wires in the tenant's own sources and sinks.")
     tenant_actions = tenant.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -548,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_.add_argument("--registry", metavar="DIR", help=registry_help)
     list_.set_defaults(func=_tenant_apps)
     add_commands(commands, tenant_actions, registry_help)
+    tenants.add_commands(tenant_actions)
     return parser
 
 
