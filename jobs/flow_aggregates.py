@@ -11,10 +11,10 @@ see operators/flow.py. A result's window_end is its right-edge label: 04:00, 04:
 window [04:00, 04:15) labelled 04:15.
 
 Bad records, each with its reason: undecodable bytes (a wrong type makes the Avro body unreadable),
-missing ids or value, timestamps before 2000 or more than 24 h after the Kafka append time, another
-tenant's name, a sensor not in the job's metadata or a reading whose element, kind or unit contradicts
-it, a value that is not a finite number, negative power or energy, and an energy counter that went
-backwards without the reset marker.
+missing ids or value, a text over 200 characters or with a control character, a value that is not a
+finite number, timestamps before 2000 or more than 24 h after the Kafka append time, another tenant's
+name, a sensor not in the job's metadata or a reading whose element, kind or unit contradicts it,
+negative power or energy, and an energy counter that went backwards without the reset marker.
 
 The job's metadata (its tenants' sensors with their element, kind and unit, and the elements' limits) is
 looked up while it runs: from the metadata store (`LiveMetadata`, re-read every few seconds, so new sensors

@@ -182,10 +182,10 @@ class BreachFlags:
 
 
 def flow_rules() -> list[Rule]:
-    """Why a reading is bad whatever its sensor, beyond the pipeline's own rules."""
+    """Why a reading is bad whatever its sensor, beyond the pipeline's own rules (which reject a value that is
+    not a finite number)."""
     return [
         Rule.because("`value` IS NULL", "missing value"),
-        Rule("`value` - `value` <> 0", "'value is not a finite number: ' || CAST(`value` AS STRING)"),
         Rule(f"`kind` IN ({sql_string(POWER)}, {sql_string(ENERGY_COUNTER)}) AND `value` < 0",
              f"CASE WHEN `kind` = {sql_string(POWER)} THEN 'negative power: ' ELSE 'negative energy: ' END || "
              "CAST(`value` AS STRING) || ' ' || `unit`"),

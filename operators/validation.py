@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from operators.windows import interval_sql
+
 DECODE_ERROR_COLUMN = "decode_error"
 KAFKA_TIMESTAMP_COLUMN = "kafka_ts"
 PROCESSING_TIME_COLUMN = "proc_time"  # for lookup joins (e.g. of metadata) as of now
@@ -41,6 +43,23 @@ def missing(column: str) -> Rule:
     return Rule.because(f"`{column}` IS NULL OR `{column}` = ''", f"missing {column}")
 
 
+TEXT_FAULT = "TEXT_FAULT"  # a Java function of our Flink jar: what is wrong with a text, or NULL
+MAX_TEXT_CHARS = 200  # the most characters a text field (an id, a kind, a unit, a tenant) may have
+
+
+def plain_text(column: str, max_chars: int = MAX_TEXT_CHARS) -> Rule:
+    """A text of more than `max_chars` characters, or with a control character (U+0000-U+001F,
+    U+007F-U+009F), is bad: ids end up in keys, topics' records, Cassandra rows and reasons. NULL passes."""
+    fault = f"{TEXT_FAULT}(`{column}`, {max_chars})"
+    return Rule(f"{fault} IS NOT NULL", f"'{column} ' || {fault}")
+
+
+def finite(column: str) -> Rule:
+    """NaN and infinities are bad (x - x is 0 for every finite x, NaN otherwise); NULL passes."""
+    return Rule(f"`{column}` - `{column}` <> 0",
+                f"'{column} is not a finite number: ' || CAST(`{column}` AS STRING)")
+
+
 TRUSTED_EVENT_TIME = "TRUSTED_EVENT_TIME"  # a Java function of our Flink jar, which each job's plan registers
 UNTRUSTED_TIME = "TO_TIMESTAMP_LTZ(0, 3)"
 # The bounds of a trusted event time, shared by the rowtime (trusted_event_time) and its rule (timestamp_in_range).
@@ -67,6 +86,17 @@ def timestamp_in_range(column: str, earliest: str = EARLIEST_EVENT_TIME,
         f"' is before {earliest} UTC or more than {max_ahead_hours} h after the Kafka append time ' || "
         f"CAST({KAFKA_TIMESTAMP_COLUMN} AS STRING)",
     )
+
+
+def behind_append_time(column: str, max_behind_s: int) -> Rule:
+    """An event time more than `max_behind_s` before the Kafka append time is bad. The broker sets the append
+    time of the sensor topics (LogAppendTime), so a tenant cannot move it; and since a record's partition may
+    not fall further behind than that (see jobs.pipeline.source_ddl), a tenant whose times stand still cannot
+    hold back the watermark that the other tenants of its job share. NULL passes."""
+    return Rule(f"`{column}` < {KAFKA_TIMESTAMP_COLUMN} - {interval_sql(max_behind_s * 1000)}",
+                f"'event time too far behind: {column} ' || CAST(`{column}` AS STRING) || "
+                f"' is more than {max_behind_s} s before the Kafka append time ' || "
+                f"CAST({KAFKA_TIMESTAMP_COLUMN} AS STRING)")
 
 
 def matches_tenant(column: str, topic_tenant: str) -> Rule:

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from operators.flow import PlannedMetadata
-from tests.oracle import Outcome, bad_time, decoded, route
+from tests.oracle import Outcome, bad_time, decoded, number_problem, route, text_problem, too_far_behind
 
 COUNTER, POWER = "energy_counter", "power"
 # an Outcome's windows: Key -> Row
@@ -48,14 +48,18 @@ def invalid_reason(r: FlowReading) -> str | None:
     for name in ("sensor_id", "element_id", "kind", "unit"):
         if not getattr(r, name):
             return f"missing {name}"
+    problem = text_problem([(name, getattr(r, name)) for name in ("tenant", "sensor_id", "element_id", "kind",
+                                                                   "unit")]) or number_problem([("value", r.value)])
+    if problem:
+        return problem
     if bad_time(r):
         return "bad timestamp"
+    if too_far_behind(r):
+        return "event time too far behind"
     if r.tenant and r.tenant != r.topic_tenant:
         return "unknown tenant"
     if r.value is None:
         return "missing value"
-    if not math.isfinite(r.value):
-        return "value is not a finite number"
     if r.kind in (POWER, COUNTER) and r.value < 0:
         return "negative power" if r.kind == POWER else "negative energy"
     return None
@@ -163,5 +167,5 @@ def flow_readings_from(records: list, first_offset: int = 0) -> list[FlowReading
     """Readings of simulated flow records as produced, in order, into one single-partition topic."""
     return [FlowReading(offset, r.kafka_ts, r.tenant, decode_error=error) if e is None else
             FlowReading(offset, r.kafka_ts, r.tenant, None, e["tenant"], e["sensor_id"], e["element_id"], e["kind"],
-                        int(e["event_time"].timestamp() * 1000), e["value"], e["unit"], e["reset"])
+                        e["event_time"], e["value"], e["unit"], e["reset"])
             for offset, r, e, error in decoded(records, "flow_reading.v1", first_offset)]

@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
 
-from tests.oracle import bad_time, decoded, routed
+from tests.oracle import bad_time, decoded, routed, text_problem, too_far_behind
 
 MINUTE_MS = 60_000
 
@@ -69,8 +69,13 @@ def invalid_reason(b: Beat) -> str | None:
         return b.decode_error
     if not b.sensor_id:
         return "missing sensor_id"
+    problem = text_problem([("tenant", b.tenant), ("sensor_id", b.sensor_id)])
+    if problem:
+        return problem
     if bad_time(b):
         return "bad timestamp"
+    if too_far_behind(b):
+        return "event time too far behind"
     if b.tenant and b.tenant != b.topic_tenant:
         return "unknown tenant"
     return None
@@ -191,6 +196,5 @@ def beats_from(records: list, first_offset: int = 0) -> list[Beat]:
         offset = offsets[r.tenant]
         offsets[r.tenant] += 1
         beats.append(Beat(r.tenant, offset, r.kafka_ts, decode_error=error) if e is None else
-                     Beat(r.tenant, offset, r.kafka_ts, None, e["tenant"], e["sensor_id"],
-                          int(e["event_time"].timestamp() * 1000)))
+                     Beat(r.tenant, offset, r.kafka_ts, None, e["tenant"], e["sensor_id"], e["event_time"]))
     return beats

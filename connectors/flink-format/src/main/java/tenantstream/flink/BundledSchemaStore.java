@@ -37,12 +37,13 @@ public final class BundledSchemaStore {
 
     /**
      * Cap on one Avro string/bytes length read from a record. Avro allocates the buffer from the
-     * length prefix before reading the bytes, so a garbage length could ask for ~2 GiB. No Kafka
-     * record is that big; with the cap such garbage fails fast as a decode error instead.
+     * length prefix before reading the bytes, so a garbage length could ask for ~2 GiB. No record
+     * that is decoded is bigger than SingleObjectDeserializationSchema.MAX_RECORD_BYTES, so no
+     * value in it can be either; with the cap such garbage fails fast as a decode error instead.
      * The property names are relocated with Avro by the shade plugin, so this touches only our
      * private copy of Avro; an operator may still set them as JVM properties.
      */
-    private static final String MAX_LENGTH = String.valueOf(64 * 1024 * 1024);
+    private static final String MAX_LENGTH = String.valueOf(SingleObjectDeserializationSchema.MAX_RECORD_BYTES);
 
     static {
         System.getProperties().putIfAbsent(SystemLimitException.MAX_STRING_LENGTH_PROPERTY, MAX_LENGTH);

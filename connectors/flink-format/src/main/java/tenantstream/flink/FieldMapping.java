@@ -153,6 +153,11 @@ final class FieldMapping implements Serializable {
         switch (kinds[field]) {
             case STRING:
                 Utf8 utf8 = avro instanceof Utf8 ? (Utf8) avro : new Utf8(avro.toString());
+                int invalid = firstInvalidUtf8(utf8.getBytes(), utf8.getByteLength());
+                if (invalid >= 0) {
+                    throw new IllegalArgumentException(String.format(
+                            "invalid UTF-8 in field %s at byte %d", fieldNames[field], invalid));
+                }
                 return StringData.fromBytes(Arrays.copyOf(utf8.getBytes(), utf8.getByteLength()));
             case BYTES:
                 ByteBuffer buf = ((ByteBuffer) avro).duplicate();
@@ -200,6 +205,52 @@ final class FieldMapping implements Serializable {
     }
 
     // ---- helpers ---------------------------------------------------------------------------
+
+    /**
+     * The offset of the first byte that is not well-formed UTF-8 (RFC 3629: no overlong forms, no
+     * surrogates, nothing above U+10FFFF), or -1. Avro strings are UTF-8 by the spec, but Avro reads
+     * them as bytes without checking; unchecked, bad bytes would reach every reader of the results.
+     */
+    static int firstInvalidUtf8(byte[] bytes, int length) {
+        int i = 0;
+        while (i < length) {
+            int b = bytes[i] & 0xFF;
+            if (b < 0x80) {
+                i++;
+                continue;
+            }
+            int extra;
+            int min;
+            if (b >= 0xC2 && b <= 0xDF) {
+                extra = 1;
+                min = 0x80;
+            } else if (b >= 0xE0 && b <= 0xEF) {
+                extra = 2;
+                min = 0x800;
+            } else if (b >= 0xF0 && b <= 0xF4) {
+                extra = 3;
+                min = 0x10000;
+            } else {
+                return i;
+            }
+            if (i + extra >= length) {
+                return i;
+            }
+            int code = b & (0x3F >> extra);
+            for (int k = 1; k <= extra; k++) {
+                int c = bytes[i + k] & 0xFF;
+                if ((c & 0xC0) != 0x80) {
+                    return i;
+                }
+                code = (code << 6) | (c & 0x3F);
+            }
+            if (code < min || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
+                return i;
+            }
+            i += extra + 1;
+        }
+        return -1;
+    }
 
     private static Schema nonNullBranch(Schema union, String field) {
         List<Schema> types = union.getTypes();

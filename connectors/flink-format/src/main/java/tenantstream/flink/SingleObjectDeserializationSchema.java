@@ -14,6 +14,7 @@ import org.apache.avro.io.BinaryDecoder;
 import org.apache.avro.io.DecoderFactory;
 
 import java.io.EOFException;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -24,6 +25,11 @@ import java.util.Map;
  * are NULL, with the reason in `decode_error` and the original bytes in `payload` (when the table
  * declares them), so a poison record is routed by SQL (e.g. to a dead-letter topic) instead of
  * failing and restarting the job forever.
+ *
+ * <p>The payload column is never NULL, since the dead-letter record's payload is not nullable: a
+ * Kafka tombstone (null value) gets empty bytes, and a record over {@link #MAX_RECORD_BYTES} (never
+ * a valid reading, and too big to fit in a dead letter next to its reason under Kafka's 1 MiB
+ * request limit) gets its first {@link #MAX_RECORD_BYTES} bytes and is not decoded at all.
  */
 final class SingleObjectDeserializationSchema implements DeserializationSchema<RowData> {
     private static final long serialVersionUID = 1L;
@@ -33,6 +39,9 @@ final class SingleObjectDeserializationSchema implements DeserializationSchema<R
     static final byte MAGIC_1 = (byte) 0x01;
     static final int HEADER_LENGTH = 10;
     private static final int MAX_REASON = 300;
+    /** The largest record decoded and kept whole in a dead letter; valid readings are far smaller. */
+    static final int MAX_RECORD_BYTES = 64 * 1024;
+    private static final byte[] NO_BYTES = new byte[0];
 
     private final FieldMapping mapping;
     private final TypeInformation<RowData> producedType;
@@ -70,7 +79,8 @@ final class SingleObjectDeserializationSchema implements DeserializationSchema<R
         ensureOpen();
         GenericRowData row = new GenericRowData(mapping.arity);
         if (mapping.payloadColumn >= 0) {
-            row.setField(mapping.payloadColumn, message);
+            row.setField(mapping.payloadColumn, message == null ? NO_BYTES
+                    : message.length > MAX_RECORD_BYTES ? Arrays.copyOf(message, MAX_RECORD_BYTES) : message);
         }
         String error;
         try {
@@ -93,8 +103,15 @@ final class SingleObjectDeserializationSchema implements DeserializationSchema<R
 
     /** Fills the Avro columns of row; returns null on success or the reason of the failure. */
     private String decodeInto(byte[] message, GenericRowData row) throws Exception {
-        if (message == null || message.length == 0) {
+        if (message == null) {
+            return "null value (a Kafka tombstone)";
+        }
+        if (message.length == 0) {
             return "empty record";
+        }
+        if (message.length > MAX_RECORD_BYTES) {
+            return "oversized record: " + message.length + " bytes, more than " + MAX_RECORD_BYTES
+                    + " (the dead letter keeps the first " + MAX_RECORD_BYTES + ")";
         }
         if (message.length < 2 || message[0] != MAGIC_0 || message[1] != MAGIC_1) {
             return "not Avro single-object encoding (first bytes 0x" + hex(message, 0, 8) + ")";

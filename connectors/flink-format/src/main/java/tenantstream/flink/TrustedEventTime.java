@@ -30,7 +30,9 @@ public final class TrustedEventTime extends ScalarFunction {
         }
         long millis = eventTime.getMillisecond();
         boolean tooEarly = millis < earliestMs;
-        boolean tooFarAhead = appended != null && millis > appended.getMillisecond() + maxAheadMs;
+        // As a difference, so that no event or append time near the ends of a long overflows the test.
+        long ahead = appended == null ? 0 : millis - appended.getMillisecond();
+        boolean tooFarAhead = appended != null && millis > appended.getMillisecond() && (ahead < 0 || ahead > maxAheadMs);
         return tooEarly || tooFarAhead ? UNTRUSTED : eventTime;
     }
 }
