@@ -33,16 +33,21 @@ def stack() -> StackConfig:
 @pytest.fixture
 def unique(request: pytest.FixtureRequest) -> Iterator[str]:
     """A short name part unique to this test, so reruns never see earlier data. An integration test's topics
-    named with it are deleted afterwards: kept, every test run added its topics to the broker for good."""
+    named with it are deleted afterwards, and the Kafka principals whose ACLs name them: kept, every test run
+    added its topics and principals to the broker for good."""
     value = uuid.uuid4().hex[:10]
     yield value
     if "stack" in request.fixturenames:
         from connectors.kafka import delete_topics
+        from connectors.kafka_access import acl_principals, delete_principal
 
+        bootstrap = request.getfixturevalue("stack").kafka.bootstrap
         try:
-            delete_topics(request.getfixturevalue("stack").kafka.bootstrap, lambda topic: value in topic)
+            delete_topics(bootstrap, lambda topic: value in topic)
+            for principal in acl_principals(bootstrap, value):  # the test's tenants' and jobs' principals
+                delete_principal(bootstrap, principal)
         except Exception as err:  # housekeeping: the test's outcome stands
-            warnings.warn(f"could not delete the topics named with {value}: {err}", stacklevel=1)
+            warnings.warn(f"could not delete the topics and principals named with {value}: {err}", stacklevel=1)
 
 
 @pytest.fixture
