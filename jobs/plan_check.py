@@ -356,17 +356,14 @@ def _closing(found: list[Token], opening: int) -> int:
 
 
 def _insert(plan: _Plan, label: str, found: list[Token]) -> None:
-    """INSERT INTO <a Kafka table of the plan> SELECT ..."""
+    """INSERT INTO <a table of the plan> SELECT ... (_check_table: a Kafka table)"""
     if len(found) < 4 or not (found[0].word("INSERT") and found[1].word("INTO")):
         raise _Bad(f"{_kind(found)} is not a statement of the statement set (INSERT INTO table SELECT ...)")
     target = _name(found, 2)
     if not found[3].word("SELECT"):
         raise _Bad("an insert is INSERT INTO table SELECT ..., with no column list, partition or hint")
-    table = plan.tables.get(target)
-    if table is None:
+    if target not in plan.tables:
         raise _Bad(f"`{target}` is no table the plan created")
-    if table.connector != "kafka":
-        raise _Bad(f"`{target}` is a {table.connector or 'connector-less'} table: plans write Kafka tables only")
     plan.reads(label, found[4:])
     plan.written.add(target)
 
