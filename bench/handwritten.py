@@ -7,19 +7,22 @@ tenant's topic and one exactly-once sink.
 
 from __future__ import annotations
 
+from connectors import credentials
 from connectors.kafka import exactly_once_sink_options, source_options
 from schemas.sql import table_ddl
 
 
 def handwritten_alarm_rate(tenants: list[str], bootstrap: str, results_topic: str, group: str,
                            window_s: int = 60, out_of_orderness_s: int = 5, stop_at: str = "latest") -> list[str]:
-    """DDL and the INSERT, in order; `stop_at` as in connectors.kafka.source_options ("" never stops)."""
+    """DDL and the INSERT, in order; `stop_at` as in connectors.kafka.source_options ("" never stops). It logs in
+    to Kafka as the operator's admin, as a hand-written job of one user would as that user."""
+    admin = credentials.current().kafka_admin
     source = source_options(bootstrap, ";".join(f"{t}.sensors.alarms" for t in tenants), group,
                             {"format": "tenantstream-avro", "tenantstream-avro.schema": "alarm_event.v2"},
-                            stop_at=stop_at)
+                            stop_at=stop_at, login=admin)
     sink = exactly_once_sink_options(bootstrap, results_topic, f"{group}.sink",
                                      {"format": "tenantstream-avro",
-                                      "tenantstream-avro.schema": "alarm_rate_result.v1"})
+                                      "tenantstream-avro.schema": "alarm_rate_result.v1"}, admin)
     return [
         table_ddl("alarms", [
             "`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING", "`alarm_id` STRING",

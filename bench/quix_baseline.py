@@ -30,6 +30,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench.plain_python import baseline_main
+from connectors.kafka import client_settings
 from schemas import codec
 
 NO_THRESHOLD = 999999
@@ -68,7 +69,11 @@ def run(args: argparse.Namespace) -> dict:
         if progress["consumed"] >= args.expected:
             app.stop()
 
-    app = Application(broker_address=args.bootstrap, consumer_group=group, auto_offset_reset="earliest",
+    from quixstreams.kafka.configuration import ConnectionConfig
+
+    # The same login as every other bench client: the operator's admin from the credentials file.
+    broker = ConnectionConfig.from_librdkafka_dict(client_settings(args.bootstrap), ignore_extras=True)
+    app = Application(broker_address=broker, consumer_group=group, auto_offset_reset="earliest",
                       processing_guarantee="exactly-once", state_dir=state_dir, loglevel="WARNING",
                       on_message_processed=on_processed)
     output = app.topic(args.output_topic, key_serializer="str", value_serializer="json")

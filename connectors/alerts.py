@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from confluent_kafka import Consumer, Producer
 
 from connectors.kafka import client_settings
+from connectors.kafka_access import authorize_job
 from connectors.results import ResultFollower
 from operators.alerts import AlertRule, alert_for
 from schemas import codec
@@ -42,13 +43,15 @@ class Alerter(ResultFollower):
     def __init__(self, bootstrap: str, rule: AlertRule, result_schema: str, tenants: Sequence[str],
                  settings_of: Callable[[str], Mapping[str, float]], refresh_s: float = 5.0) -> None:
         group = f"tenantstream.alerts.{rule.job}.{'+'.join(tenants)}"
-        super().__init__(bootstrap, [f"{t}.results.{rule.job}" for t in tenants], group, result_schema)
+        # Its own principal: the tenants' results and alerts topics, its group and its transactional id only.
+        login = authorize_job(bootstrap, f"alerts.{rule.job}", tenants, "", group, f"{group}.")
+        super().__init__(bootstrap, [f"{t}.results.{rule.job}" for t in tenants], group, result_schema, login)
         self.rule, self.tenants, self.settings_of, self.refresh_s = rule, list(tenants), settings_of, refresh_s
         self.settings: dict[str, Mapping[str, float]] = {}
         self.raised = 0
         self._refreshed_at = float("-inf")
-        self._producer = Producer(client_settings(bootstrap, **{"transactional.id": f"{group}.tx",
-                                   "enable.idempotence": True}))
+        self._producer = Producer(client_settings(bootstrap, login, **{"transactional.id": f"{group}.tx",
+                                                                       "enable.idempotence": True}))
         self._producer.init_transactions(30)
 
     def refresh(self) -> None:

@@ -6,6 +6,7 @@ import json
 
 from confluent_kafka import Producer
 
+from connectors import credentials
 from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
 from connectors.kafka import client_settings, ensure_topics, exactly_once_sink_options, read_all, source_options
 from schemas.sql import table_ddl
@@ -23,12 +24,13 @@ def test_exactly_once_sql_job_output_is_visible_to_read_committed_consumer(stack
     env = streaming_table_env(CheckpointSettings(directory=tmp_path / "checkpoints", interval_ms=1000))
     assert env.get_config().get("execution.checkpointing.mode", "") == "EXACTLY_ONCE"
     json_format = {"format": "json"}
+    admin = credentials.current().kafka_admin
     execute_sql(env, table_ddl("src", ["sensor STRING", "`value` INT"],
                               source_options(stack.kafka.bootstrap, source, f"g-{unique}", json_format,
-                                             stop_at="latest")))
+                                             stop_at="latest", login=admin)))
     execute_sql(env, table_ddl("dst", ["sensor STRING", "doubled INT"],
                               exactly_once_sink_options(stack.kafka.bootstrap, sink, f"test-{unique}",
-                                                        json_format)))
+                                                        json_format, admin)))
     job = execute_sql(env, "INSERT INTO dst SELECT sensor, `value` * 2 FROM src WHERE `value` % 3 <> 0")
     job.wait(120_000)
 
