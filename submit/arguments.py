@@ -117,6 +117,7 @@ SHARE = Number("a share", 0, 1)
 PARALLELISM = Count("parallelism", 1, 512)
 WINDOW_SECONDS = Count("a window in seconds", 1, 7 * 86_400)
 OUT_OF_ORDERNESS = Count("out-of-orderness in seconds", 0, 86_400)
+MAX_BEHIND = Count("how far in seconds an event time may be behind its append time", 1, 7 * 86_400)
 REFRESH_SECONDS = Number("seconds between refreshes", 0, 86_400, above=True)
 KEYSPACE_NAME = Matching("keyspace", KEYSPACE, "a keyspace name: a letter, then up to 47 letters, digits or '_'")
 # A job id goes into the cluster's REST addresses.
