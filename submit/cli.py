@@ -597,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         _failed(command, f"{err}{next(hint for kind, hint in _UNREACHABLE.items() if isinstance(err, kind))}")
         return 1
     except _BAD_INPUT as err:
-        _failed(command, "; ".join(str(err).splitlines()) or type(err).__name__)
+        _failed(command, "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+                or type(err).__name__)
         return 2
     except KeyboardInterrupt:
         _failed(command, "interrupted")

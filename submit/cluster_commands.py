@@ -17,7 +17,7 @@ from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
 from jobs.pipeline import Job, RunSettings, authorized
 from operators.windows import Tumbling, tumbling
-from schemas.names import check_names
+from schemas.names import check_names, shown
 from stack.config import load_config
 from submit import tenant_apps
 from submit.arguments import (
@@ -69,8 +69,10 @@ def _read_config(path: str) -> dict:
         raise CommandError(f"{path}: cannot read the settings: {err}") from None
     if not isinstance(loaded, dict | None):
         raise CommandError(f"{path}: expected a mapping of settings, not {type(loaded).__name__}")
-    if unknown := sorted(str(key) for key in set(loaded or {}) - CONFIG_KEYS):
-        raise CommandError(f"{path}: unknown settings {', '.join(unknown)}; known: {', '.join(sorted(CONFIG_KEYS))}")
+    if unknown := sorted(shown(str(key)) for key in set(loaded or {}) - CONFIG_KEYS):
+        more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+        raise CommandError(f"{path}: unknown settings {', '.join(unknown[:3])}{more}; "
+                           f"known: {', '.join(sorted(CONFIG_KEYS))}")
     settings = dict(loaded or {})
     try:
         if "tenants" in settings:
@@ -138,16 +140,15 @@ def _jobs_savepoint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: str) -> bool:
+def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: str) -> None:
     """Run results followers beside a cluster job: until caught up, or until Ctrl-C.
 
-    False (with the reason printed) when a results topic does not exist yet.
+    CommandError (exit code 1) when a results topic does not exist yet.
     """
     known = admin_client(followers[0].bootstrap).list_topics(timeout=10).topics
     missing = [t for f in followers for t in f.topics if t not in known]
     if missing:
-        print(f"error: no topic {', '.join(missing)} yet: submit the job for these tenants first", file=sys.stderr)
-        return False
+        raise CommandError(f"no topic {', '.join(missing)} yet: submit the job for these tenants first", code=1)
     threads = [threading.Thread(target=f.run, name=f.name, daemon=True) for f in followers]
     for thread in threads:
         thread.start()
@@ -164,7 +165,6 @@ def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: st
         for follower, thread in zip(followers, threads, strict=True):
             follower.stop()
             thread.join(timeout=30)
-    return True
 
 
 def _writer(args: argparse.Namespace) -> int:
@@ -175,9 +175,7 @@ def _writer(args: argparse.Namespace) -> int:
     writers = [ResultsWriter(cfg.kafka.bootstrap, cfg.cassandra.port, table, results_topics(job, table),
                              group=writer_group(job.default_group, table if len(tables) > 1 else None),
                              keyspace=args.keyspace, login=login) for table in tables]
-    if not _follow(writers, args.until_caught_up,
-                   f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra"):
-        return 1
+    _follow(writers, args.until_caught_up, f"copying {job.name} results of {', '.join(job.tenants)} into Cassandra")
     for writer in writers:
         print(f"wrote {writer.written:,} rows into {args.keyspace}.{writer.table.name}")
     return 0
@@ -190,9 +188,8 @@ def _alerts(args: argparse.Namespace) -> int:
     alerter = Alerter(cfg.kafka.bootstrap, built_in.alert, built_in.tables[0].schema, args.tenants,
                       lambda tenant: store.thresholds(tenant)["tenant"], refresh_s=args.refresh_seconds)
     try:
-        if not _follow([alerter], args.until_caught_up, f"alerting on {args.job} results of {', '.join(args.tenants)} "
-                                                      f"(settings refreshed every {args.refresh_seconds:g} s)"):
-            return 1
+        _follow([alerter], args.until_caught_up, f"alerting on {args.job} results of {', '.join(args.tenants)} "
+                                                 f"(settings refreshed every {args.refresh_seconds:g} s)")
     finally:
         store.close()
     print(f"raised {alerter.raised:,} alerts on {', '.join(alerts_topic(t) for t in args.tenants)}")

@@ -161,7 +161,8 @@ def test_other_bad_arguments_are_one_line_too(argv, no_handlers, capsys):
 
 
 @pytest.mark.parametrize(("error", "code", "line"), [
-    (ValueError("bad\nvalue"), 2, "tenantstream: run: error: bad; value"),
+    (ValueError("a.yaml: 1 problem\n  name a .yaml file"), 2, "tenantstream: run: error: a.yaml: 1 problem; name a "
+                                                              ".yaml file"),
     (submit.cli.CommandError("no tenant 'x'", code=1), 1, "tenantstream: run: error: no tenant 'x'"),
     (submit.cli.ClusterError("no cluster at http://127.0.0.1:1"), 1,
      "tenantstream: run: error: no cluster at http://127.0.0.1:1"),
@@ -187,7 +188,8 @@ def test_errors_from_a_command_are_one_line(error, code, line, monkeypatch, caps
     ("tenants: acme\nmetadata_refresh: .inf\n", "seconds between refreshes is a number above 0"),
     ("tenants: acme\nwindow_seconds: true\n", "a window in seconds is a whole number from 1"),
     ("tenants: acme\nwatermarks: always\n", "watermarks are on-periodic or on-event, not 'always'"),
-    ("tenants: acme\nspeed: 3\n", "unknown settings speed"),
+    ("tenants: acme\nspeed: 3\n", "unknown settings 'speed'; known: "),
+    ("a: 1\nb: 2\nc: 3\nd: 4\ne: 5\n", "unknown settings 'a', 'b', 'c' and 2 more; known: "),
     ("- acme\n", "expected a mapping of settings, not list"),
     ("tenants: [acme\n", "cannot read the settings"),
 ])
