@@ -377,16 +377,17 @@ def _table_references(query: list[Token]) -> Iterable[Token]:
     """The tokens of `query` that name a table or view: after FROM, JOIN or a comma of a FROM clause, and after
     TABLE (as in TUMBLE(TABLE x, ...)). A qualified name (catalog.database.table) is _Bad."""
     levels = [[False, False]]  # per parenthesis: a SELECT seen in it, in its FROM clause
-    expect = False  # the next token names a table (or opens a subquery, or is LATERAL/TABLE/UNNEST)
+    expect = False  # the next token names a table (or opens a subquery or join, or is a keyword of one)
     for at, token in enumerate(query):
         level, follows = levels[-1], query[at + 1] if at + 1 < len(query) else None
-        if expect and token.is_name and not token.word("TABLE", "LATERAL", "UNNEST"):
+        expected, expect = expect, False
+        if expected and token.is_name and not token.word("TABLE", "LATERAL", "UNNEST", "SELECT", "VALUES", "WITH"):
             yield Token(token.kind, _name(query, at), token.at)
         elif token.word("TABLE") and follows is not None and follows.is_name:
             yield Token(follows.kind, _name(query, at + 1), follows.at)
-        expect = False
-        if token.symbol("("):
-            levels.append([False, False])
+        if token.symbol("("):  # where a table was expected, a subquery or a parenthesised table or join
+            levels.append([False, expected])
+            expect = expected
         elif token.symbol(")") and len(levels) > 1:
             levels.pop()
         elif token.word("SELECT"):

@@ -392,6 +392,8 @@ def test_an_insert_into_a_lookup_table_is_refused():
     ("FROM TABLE(TUMBLE(TABLE `foreign`, DESCRIPTOR(rowtime), INTERVAL '1' MINUTE)) WHERE NOT `rejected`",
      "foreign"),
     ("FROM `app_peaks__on_time` WHERE NOT `rejected`", "app_peaks__on_time"),  # itself, before it exists
+    ("FROM (`app_peaks__source` CROSS JOIN (`hidden`)) WHERE NOT `rejected`", "hidden"),
+    ("FROM (`vault`) WHERE NOT `rejected`", "vault"),
 ])
 def test_a_view_reading_a_table_not_in_the_plan_is_refused(new, table):
     job, settings, statements = planned()
