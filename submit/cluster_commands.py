@@ -15,7 +15,7 @@ from connectors.kafka import admin_client
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
-from jobs.pipeline import Job, RunSettings, authorized
+from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings, authorized
 from operators.windows import Tumbling, tumbling
 from schemas.names import check_names, shown
 from stack.config import load_config
@@ -23,6 +23,7 @@ from submit import tenant_apps
 from submit.arguments import (
     JOB_ID,
     KEYSPACE_NAME,
+    MAX_BEHIND,
     OUT_OF_ORDERNESS,
     PARALLELISM,
     REFRESH_SECONDS,
@@ -36,11 +37,12 @@ from submit.cluster import FlinkRest, submit_job
 from submit.local import results_topics, writer_group
 
 # Settings a --config file may hold; command-line flags win over the file.
-CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "bootstrap", "watermarks",
+CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "max_behind", "bootstrap", "watermarks",
                "metadata_refresh"}
 WATERMARKS = ("on-periodic", "on-event")
 # A --config file's numbers must pass the same checks as the flags'.
 _SETTING_TYPES = {"parallelism": PARALLELISM, "window_seconds": WINDOW_SECONDS, "out_of_orderness": OUT_OF_ORDERNESS,
+                  "max_behind": MAX_BEHIND,
                   "metadata_refresh": REFRESH_SECONDS}
 
 
@@ -50,7 +52,8 @@ def _cluster_url(args: argparse.Namespace) -> str:
 
 def _job_config(args: argparse.Namespace) -> dict:
     """The job's settings: defaults, then the --config file, then the flags given."""
-    settings: dict = {"parallelism": 1, "out_of_orderness": 5, "watermarks": "on-periodic",
+    settings: dict = {"parallelism": 1, "out_of_orderness": 5, "max_behind": DEFAULT_MAX_BEHIND_S,
+                      "watermarks": "on-periodic",
                       "metadata_refresh": METADATA_REFRESH_S,
                       "bootstrap": load_config().kafka.bootstrap}
     if args.config:
@@ -108,7 +111,7 @@ def _submit(args: argparse.Namespace) -> int:
     window = tumbling(seconds=config["window_seconds"]) if config.get("window_seconds") else None
     job = _built(args.job, config["tenants"], window, args.mongo_uri, float(config["metadata_refresh"]))
     settings = RunSettings(config["bootstrap"], out_of_orderness_s=config["out_of_orderness"],
-                           watermark_emit=config["watermarks"])
+                           watermark_emit=config["watermarks"], max_behind_s=config["max_behind"])
     job_id = submit_job(job, settings, FlinkRest(_cluster_url(args)), config["parallelism"], args.from_savepoint)
     print(f"{job.name} for {', '.join(job.tenants)} is RUNNING as Flink job {job_id}; "
           f"copy its results into Cassandra with `tenantstream writer {args.job} --tenants "
@@ -242,6 +245,10 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
     submit.add_argument("--window-seconds", dest="window_seconds", type=WINDOW_SECONDS, help="tumbling window size")
     submit.add_argument("--out-of-orderness", type=OUT_OF_ORDERNESS,
                         help="seconds the watermark trails event time (default 5)")
+    submit.add_argument("--max-behind", dest="max_behind", type=MAX_BEHIND, metavar="S",
+                        help="records whose event time is more than S seconds behind their Kafka append time are "
+                             f"dead letters; no tenant holds the others' windows back by more "
+                             f"(default {DEFAULT_MAX_BEHIND_S})")
     submit.add_argument("--watermarks", choices=WATERMARKS, help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
     submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=REFRESH_SECONDS, metavar="SECONDS",
