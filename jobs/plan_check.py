@@ -77,7 +77,7 @@ KAFKA_AUTH_OPTIONS: dict[str, Callable[[str], bool]] = {
     "properties.sasl.mechanism": _one_of("SCRAM-SHA-256", "SCRAM-SHA-512"),
     "properties.sasl.jaas.config": _JAAS.fullmatch,
 }
-SECRET_OPTIONS = {"properties.sasl.jaas.config"}  # never shown in a refusal
+SECRET_OPTIONS = {"properties.sasl.jaas.config", "uri"}  # never shown in a refusal (logins, passwords)
 KAFKA_SOURCE_OPTIONS: dict[str, Callable[[str], bool]] = {
     "properties.isolation.level": _one_of("read_committed"),
     "scan.startup.mode": _one_of("group-offsets", "earliest-offset", "latest-offset"),
@@ -172,9 +172,13 @@ def _quoted(statement: str, start: int, found: list[Token]) -> int:
         at = end + 2
 
 
+_PASSWORD = re.compile(r"""(password\s*=\s*)("[^"]*"?|'[^']*'?|\S*)|(//[^/@\s]*:)[^@\s]*@""", re.IGNORECASE)
+
+
 def _excerpt(statement: str, at: int, width: int = 64) -> str:
-    text = statement[at:at + width]
-    return repr(text + ("..." if at + width < len(statement) else ""))
+    """The statement's text from `at`, for a refusal: refusals are shown to tenants, so passwords are blanked."""
+    text = statement[at:at + width] + ("..." if at + width < len(statement) else "")
+    return repr(_PASSWORD.sub(lambda m: f"{m[1]}***" if m[1] else f"{m[3]}***@", text))
 
 
 # ---------------------------------------------------------------------------------------------------- the plan

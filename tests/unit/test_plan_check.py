@@ -297,6 +297,18 @@ def test_a_login_other_than_the_jobs_own_scram_login_is_refused_without_showing_
     assert "s3cret" not in message
 
 
+def test_a_refusal_next_to_a_login_does_not_show_its_password():
+    """Refusals reach the tenant (an app's status), and the job's password must not."""
+    job = app_job()
+    job, settings, statements = planned(job, with_login(job, RunSettings()))
+    own = scram_jaas(settings.kafka_login, FLINK_SCRAM_LOGIN)
+    for mark in ("/* */ ", "; ", "\u00a0"):
+        hostile = splice(statements, SOURCE, f"'properties.sasl.jaas.config' = '{own}'",
+                         f"{mark}'properties.sasl.jaas.config' = 'password=\"s3cret\";'")
+        message = refusal(job, settings, hostile)
+        assert "password=***" in message and "s3cret" not in message
+
+
 def test_a_security_protocol_without_authentication_is_refused():
     job = app_job()
     job, settings, statements = planned(job, with_login(job, RunSettings()))
@@ -479,6 +491,8 @@ def test_planned_documents_of_another_tenant_are_refused():
 @pytest.mark.parametrize("old, new, says", [
     ("'collection' = 'sensors'", "'collection' = 'credentials'", "option 'collection' has a value not of the allowed"),
     ("'uri' = 'mongodb://127.0.0.1:27017'", "'uri' = 'file:///etc/passwd'", "option 'uri' has a value not of the"),
+    ("'uri' = 'mongodb://127.0.0.1:27017'", "'uri' = 'mongodb+srv://admin:s3cret@evil.example'",
+     "option 'uri' has a value not of the allowed form (value not shown)"),
     ("'connector' = 'tenantstream-mongodb',", "'connector' = 'tenantstream-mongodb', 'lookup.cache' = 'FULL',",
      "option 'lookup.cache' is not allowed"),
 ])
