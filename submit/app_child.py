@@ -85,7 +85,7 @@ def run_app(source: str, stream: str) -> dict:
     except SpecError as err:
         return {"error": {"line": _app_line(err.__traceback__), "message": one_line(str(err))}}
     except BaseException as err:  # whatever the app raises is its error, in one line
-        return {"error": {"line": _app_line(err.__traceback__), "message": f"app raised {describe(err)}"}}
+        return {"error": {"line": _app_line(err.__traceback__), "message": one_line(f"app raised {describe(err)}")}}
 
 
 def _limit(message: str, line: int | None = None) -> dict:

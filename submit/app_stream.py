@@ -24,7 +24,7 @@ WITH_CONDITION = ("CountIf", "Share")
 OF_COLUMN = ("Sum", "Mean", "Min", "Max")
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
 MAX_CONDITION_CHARS = 4000
-MAX_DEPTH = 12  # of a condition's tree
+MAX_DEPTH = 12  # NOTs and parentheses within one another in a condition
 MAX_NUMBER_CHARS = 24
 MAX_NAME = 64
 MAX_KEYS = 8
@@ -156,17 +156,16 @@ class _Parser:
         return self.tokens[self.position] if self.position < len(self.tokens) else ("end", "the end")
 
     def chain(self, word: str, depth: int) -> dict:
-        if depth > MAX_DEPTH:
-            self.fail(f"nested deeper than {MAX_DEPTH}")
-        parts = [self.chain("AND", depth + 1) if word == "OR" else self.negation(depth + 1)]
+        parts = [self.chain("AND", depth) if word == "OR" else self.negation(depth)]
         while self.peek() == ("word", word):
             self.position += 1
-            parts.append(self.chain("AND", depth + 1) if word == "OR" else self.negation(depth + 1))
+            parts.append(self.chain("AND", depth) if word == "OR" else self.negation(depth))
         key = word.lower()
         flat = [item for part in parts for item in part.get(key, [part])]
         return flat[0] if len(flat) == 1 else {key: flat}
 
     def negation(self, depth: int) -> dict:
+        """`depth`: how many NOTs and parentheses this stands in."""
         if depth > MAX_DEPTH:
             self.fail(f"nested deeper than {MAX_DEPTH}")
         kind, value = self.peek()

@@ -1,5 +1,7 @@
 """Entries that tests run in the sandbox (submit/sandbox.py) in place of submit.app_child:build.
 
+Given to tenant_apps.load as its `entry`, they read their instructions as JSON from the app's source.
+
 They stand for what a tenant's code could do if it got past the static check and the restricted
 builtins: try the sandbox's walls (`probe`), answer with something other than one spec, crash or
 hang. Standard library and submit.app_child only: this runs in the confined child.
@@ -8,6 +10,7 @@ hang. Standard library and submit.app_child only: this runs in the confined chil
 from __future__ import annotations
 
 import encodings.idna  # noqa: F401 (imported before the drop: the probe resolves a name)
+import json
 import os
 import resource
 import signal
@@ -26,12 +29,13 @@ def unchecked(payload: dict) -> dict:
 
 def answer(payload: dict) -> dict:
     """Whatever answer the test gives, as if the child had built it."""
-    return payload["answer"]
+    return json.loads(payload["source"])["answer"]
 
 
 def raw(payload: dict) -> dict:
     """Print the test's text as it is and exit 0, without the child's own answer."""
-    sys.stdout.write(payload["text"] * payload.get("times", 1))
+    given = json.loads(payload["source"])
+    sys.stdout.write(given["text"] * given.get("times", 1) + given.get("end", ""))
     sys.stdout.flush()
     os._exit(0)
 
@@ -42,7 +46,7 @@ def segfault(payload: dict) -> dict:
 
 
 def exit_status(payload: dict) -> dict:
-    os._exit(payload["status"])
+    os._exit(json.loads(payload["source"])["status"])
 
 
 def sleep(payload: dict) -> dict:
