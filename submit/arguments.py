@@ -18,7 +18,7 @@ _WHOLE = re.compile(r"[0-9]{1,19}")
 _DECIMAL = re.compile(r"([0-9]{1,19}(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 
-def one_line(text: str, limit: int = 500) -> str:
+def one_line(text: str, limit: int = 2_000) -> str:
     """`text` on one printable line: line breaks and control characters escaped, cut at `limit`."""
     flat = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return flat if len(flat) <= limit else f"{flat[:limit]}..."

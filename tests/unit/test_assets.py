@@ -250,13 +250,14 @@ def test_cli_load_of_an_invalid_file_lists_every_problem_and_exits_2(tmp_path, c
     # validation comes first: no server is asked (nothing listens on this port)
     assert main(["assets", "load", str(bad), "--mongo-uri", f"mongodb://127.0.0.1:{_closed_port()}/"]) == 2
     err = capsys.readouterr().err
-    assert f"error: {bad}: 1 problem\n  sensors[0].kind: 'foo' is not one of" in err
+    assert err.startswith(f"tenantstream: assets load: error: {bad}: 1 problem; sensors[0].kind: 'foo' is not one of")
+    assert err.count("\n") == 1
 
 
 def test_cli_load_of_a_missing_file_exits_2(tmp_path, capsys):
     assert main(["assets", "load", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err
-    assert "nope.yaml: 1 problem\n  cannot read the file: [Errno 2] No such file or directory" in err
+    assert "nope.yaml: 1 problem; cannot read the file: [Errno 2] No such file or directory" in err
 
 
 def test_cli_says_when_the_server_does_not_answer(capsys):

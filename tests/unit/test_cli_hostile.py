@@ -30,6 +30,7 @@ HOSTILE_NAMES = [
 HOSTILE_COUNTS = ["", " ", "-5", "-1", "nan", "NaN", "inf", "-inf", "Infinity", "1e999", "abc", "0x10", "\uff15",
                   "\u00b2", "10**9", "9" * 30, "1 000", "5\n", "'5'", "5;", "-0.5"]
 NOT_WHOLE = ["1.5", "1e3", "2.0"]
+TOO_MANY = ",".join(f"t{i}" for i in range(1_001))  # tenants in one list
 
 
 def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[
@@ -86,7 +87,7 @@ def cases() -> Iterator[tuple[str, list[str]]]:
         elif isinstance(action.type, Number):
             values = [*HOSTILE_COUNTS, str(action.type.high * 10)] + (["0"] if action.type.above else [])
         else:
-            values = HOSTILE_NAMES + (["acme,acme", "acme, acme", "acme,,globex", ","] if isinstance(
+            values = HOSTILE_NAMES + (["acme,acme", "acme, acme", "acme,,globex", ",", TOO_MANY] if isinstance(
                 action.type, Names) else ["a,b", " acme", "acme "])  # a list may have spaces after its commas
         for value in values:
             yield argparse._get_action_name(action), argv_with(path, parser, action, value)
