@@ -125,6 +125,9 @@ def build(spec: dict, stream_job: Job) -> Job:
     types = {c.split(" ", 1)[0].strip("`"): c.split(" ", 1)[1] for c in flink_columns(schema)}
     numeric = [name for name, sql_type in types.items() if sql_type in NUMERIC_TYPES]
     problems = []
+    size_ms = spec["window"]["size_ms"]
+    if type(size_ms) is not int:  # JSON Schema's integers include 60000.0
+        problems.append(f"the window's size {size_ms!r} is not a whole number of milliseconds")
     if spec["stream"] != stream_job.stream:
         problems.append(f"the spec is for stream {spec['stream']!r}, not the tenant's {stream_job.stream!r}")
     problems += [f"key {k!r} is not a column of {schema}" for k in spec["keys"] if k not in types]
@@ -140,7 +143,7 @@ def build(spec: dict, stream_job: Job) -> Job:
         aggregates[item["name"]] = aggregate
     if problems:
         raise SpecProblemsError(problems)
-    return stream_job.key_by(*spec["keys"]).window(Tumbling(spec["window"]["size_ms"])).aggregate(**aggregates)
+    return stream_job.key_by(*spec["keys"]).window(Tumbling(size_ms)).aggregate(**aggregates)
 
 
 def _aggregate(item: dict, numeric: list[str]) -> tuple[list[str], object]:
@@ -186,7 +189,8 @@ def _operand(operand: dict, columns: list[str], problems: list[str]) -> str:
             problems.append(f"`{operand['column']}` is not a numeric column of the stream ({', '.join(columns)})")
         return quote(operand["column"])
     number = operand["number"]
-    if type(number) not in (int, float) or not math.isfinite(number) or abs(number) > MAX_NUMBER:
+    finite = type(number) is int or (type(number) is float and math.isfinite(number))  # abs() of any int is fine
+    if not finite or abs(number) > MAX_NUMBER:
         problems.append(f"{number!r} is not a finite number within ±{MAX_NUMBER:g}")
         return "0"
     text = str(number) if type(number) is int else format(Decimal(repr(number)), "f")

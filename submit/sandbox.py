@@ -71,6 +71,24 @@ def run(entry: str, payload: dict, limits: Limits = LIMITS) -> bytes:
     """Call `entry` ("module:function", a function of one dict returning a JSON-able dict) in a confined
     child with `payload`; what the child printed on stdout. Raises SandboxError, SandboxUnavailableError."""
     isolation = _isolation()
+    try:
+        stdout, stderr, stopped, status = _run(isolation, entry, payload, limits)
+    except OSError as err:  # no temporary folder, no process: the machine's trouble, not the app's
+        raise SandboxUnavailableError(f"cannot start the sandbox: {err}") from None
+    if stopped:
+        raise SandboxError(stopped)
+    if status < 0:
+        raise SandboxError(_signal_reason(-status, limits))
+    if status > 0:
+        last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        if last[0].startswith("MemoryError"):
+            raise SandboxError(f"the app went over its memory limit of {limits.memory_mib} MiB")
+        raise SandboxError(f"the app's sandbox exited with status {status}")
+    return stdout
+
+
+def _run(isolation: _Isolation, entry: str, payload: dict, limits: Limits) -> tuple[bytes, bytes, str, int]:
+    """Start the child and collect it: stdout, the start of stderr, why it was stopped early, its exit status."""
     with tempfile.TemporaryDirectory(prefix="tenantstream-sandbox-") as private:
         work = Path(private) / "work"
         work.mkdir()
@@ -90,16 +108,7 @@ def run(entry: str, payload: dict, limits: Limits = LIMITS) -> bytes:
         finally:
             _kill(child)
             child.wait()
-    if stopped:
-        raise SandboxError(stopped)
-    if child.returncode < 0:
-        raise SandboxError(_signal_reason(-child.returncode, limits))
-    if child.returncode > 0:
-        last = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        if last[0].startswith("MemoryError"):
-            raise SandboxError(f"the app went over its memory limit of {limits.memory_mib} MiB")
-        raise SandboxError(f"the app's sandbox exited with status {child.returncode}")
-    return stdout
+    return stdout, stderr, stopped, child.returncode
 
 
 def _collect(child: subprocess.Popen, limits: Limits, started: float) -> tuple[bytes, bytes, str]:

@@ -76,13 +76,19 @@ def load(source: str, filename: str, tenant: str, stream_job: Job, limits: Limit
     except sandbox.SandboxUnavailableError as err:
         raise AppError(filename, str(err)) from None
     if "rejected" in answer:
-        raise AppRejected([Violation(filename, v["line"], v["col"], v["message"]) for v in answer["rejected"]])
+        raise AppRejected([Violation(filename, _whole(v["line"]), _whole(v["col"]), v["message"])
+                           for v in answer["rejected"]])
     if "error" in answer:
-        raise AppError(filename, answer["error"]["message"], answer["error"]["line"])
+        raise AppError(filename, answer["error"]["message"], _whole(answer["error"]["line"]))
     try:
         return app_spec.build(answer["spec"], stream_job)
     except app_spec.SpecProblemsError as err:
         raise AppError(filename, str(err)) from None
+
+
+def _whole(number: int | float | None) -> int | None:
+    """A line or column of the child's answer (JSON Schema's integers include 3.0)."""
+    return None if number is None else int(number)
 
 
 # The registry: <base>/<tenant>/<name>/v<N>/{app.py, meta.json}, one folder per accepted content.
