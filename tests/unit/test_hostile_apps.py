@@ -214,6 +214,9 @@ CASES = [
          AppError, "key 'tenant' is a column the results have already"),
     Case("an aggregate named like a key", app_file(f"return {WINDOWED}.aggregate(station_id=Count())\n"),
          AppError, "aggregate 'station_id': the name is a key"),
+    Case("an aggregate named like a column of the plan", app_file(
+        f"return {WINDOWED}.aggregate(window_time=Count(), topic_tenant=Count())\n"),
+         AppError, "aggregate 'window_time': the name is a key, a result column"),
     Case("a Sum of a text column", aggregating("Sum('station_id')"),
          AppError, "'station_id' is not a numeric column of the stream"),
 ]
