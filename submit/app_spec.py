@@ -34,9 +34,11 @@ MAX_CONDITION_NODES = 200
 RESULT_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN, SINK_TOPIC_COLUMN,
                   ROUTE_SUFFIX_COLUMN)
 
-_NAME = {"type": "string", "pattern": f"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}$"}
+# Patterns end in \\Z, not $: jsonschema matches them with Python's re.search, where $ also matches before a
+# final newline.
+_NAME = {"type": "string", "pattern": f"^[A-Za-z][A-Za-z0-9_]{{0,{MAX_NAME - 1}}}\\Z"}
 _LINE = {"type": ["integer", "null"], "minimum": 1}
-_MESSAGE = {"type": "string", "minLength": 1, "maxLength": 300, "pattern": "^[ -~]+$"}
+_MESSAGE = {"type": "string", "minLength": 1, "maxLength": 300, "pattern": "^[ -~]+\\Z"}
 _OPERAND = {"oneOf": [
     {"type": "object", "properties": {"column": _NAME}, "required": ["column"], "additionalProperties": False},
     {"type": "object", "properties": {"number": {"type": "number"}}, "required": ["number"],

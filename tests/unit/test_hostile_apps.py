@@ -339,6 +339,10 @@ ODD_CHILDREN = [
      "the spec is for stream 'heartbeats', not the tenant's 'alarms'"),
     ("a message of many lines", "answer", {"answer": {"error": {"line": 1, "message": "a\nb"}}}, AppRejected,
      "not a spec"),
+    ("a message ending in a newline", "answer", {"answer": {"error": {"line": 1, "message": "a\n"}}}, AppRejected,
+     "not a spec"),
+    ("a name ending in a newline", "answer", {"answer": {"spec": {**SPEC, "aggregates": [
+        {"name": "n\n", "kind": "Count"}]}}}, AppRejected, "at spec/aggregates/0/name"),
 ]
 
 
