@@ -18,7 +18,8 @@ so the plan's SQL is checked as text, as Flink will read it, before any of it re
   of the expected form. A Kafka table that is written is a sink: its topics are `<tenant>.results.<name>`,
   `<tenant>.deadletter` or `<tenant>.late`, and nothing reads it; any other Kafka table is a source of
   `<tenant>.sensors.<the job's stream>` topics. `<tenant>` is one of the job's tenants, the bootstrap servers are
-  the run's, the consumer group and transactional ids the job's own. Lookup tables of documents carry only
+  the run's, the consumer group and transactional ids the job's own, and a login (SASL/SCRAM) the job's own
+  principal's. Lookup tables of documents carry only
   documents of the job's tenants, or read only theirs from the metadata store.
 
 A refusal is PlanRefused, one line naming the job, the table (or view, function, statement) and what is wrong.
