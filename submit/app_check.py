@@ -78,7 +78,12 @@ def check_name(value: str, what: str) -> str:
 def validate(source: str, filename: str, tenant: str) -> list[Violation]:
     """Every way `source` breaks the tenant app contract, found without executing it; empty if none."""
     check_name(tenant, "tenant")
-    if len(source.encode("utf-8")) > MAX_BYTES:
+    try:
+        size = len(source.encode("utf-8"))
+    except UnicodeEncodeError as err:  # a lone surrogate: no file's text decodes to one
+        return [Violation(filename, source.count("\n", 0, err.start) + 1, 1, "the text is not Unicode (a lone "
+                                                                              "surrogate)")]
+    if size > MAX_BYTES:
         return [Violation(filename, 1, 1, f"the file is larger than {MAX_BYTES // 1024} KiB")]
     try:
         tree = ast.parse(source, filename)

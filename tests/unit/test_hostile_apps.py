@@ -152,6 +152,13 @@ CASES = [
          AppError, "app raised NameError: name 'chr' is not defined"),
     Case("a Cassandra table", app_file("table = 'tenantstream.alarm_rate'\nreturn stream\n"),
          AppRejected, "names a Cassandra table"),
+    # Text the parser refuses, or that would exhaust it.
+    Case("a null byte", app_file("return stream\x00\n"), AppRejected, "cannot contain null bytes"),
+    Case("a lone surrogate", app_file("x = '\udc80'\nreturn stream\n"), AppRejected, "a lone surrogate"),
+    Case("parentheses 5000 deep", app_file("return " + "(" * 5000 + "stream" + ")" * 5000 + "\n"),
+         AppRejected, "too many nested parentheses"),
+    Case("a sum of 20000 terms", app_file("x = 1" + "+1" * 20000 + "\nreturn stream\n"),
+         AppRejected, "cannot be parsed"),
     # The sandbox: files, network, processes, CPU, memory, the interpreter itself.
     Case("reading a file", app_file("return open('/etc/passwd').read()\n"), AppRejected, "`open` is not allowed"),
     Case("reading a file through pathlib", "from pathlib import Path\n" + app_file("return stream\n"),
