@@ -1,8 +1,8 @@
 """The confined child of submit/sandbox.py, and the entry that plans a tenant's app there.
 
 `main` reads its request (as root, before anything else), limits itself, imports what the entry and
-the apps may use, drops to the unprivileged user, calls the entry and prints its answer as one line
-of JSON. `build` is the entry for tenant apps: the static check of submit/app_check.py again, then
+the apps may use, sets no_new_privs, drops to the unprivileged user, calls the entry and prints its
+answer as one line of JSON. `build` is the entry for tenant apps: the static check of submit/app_check.py again, then
 the app with restricted builtins on a recording stream (submit/app_stream.py); its answer is the
 spec, the violations, or the app's error. Standard library and operators only: nothing here may
 pull in pyflink or the Kafka client.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+import ctypes
 import importlib
 import json
 import os
@@ -27,6 +28,7 @@ APP_FILE = "<tenant app>"  # the file name the app is compiled under: its frames
 SAFE_BUILTINS = ("len", "range", "min", "max", "abs", "round", "sum", "dict", "list", "tuple", "str", "int",
                  "float", "bool", "sorted", "enumerate", "zip", "isinstance", "ValueError")
 MAX_MESSAGE = 300
+PR_SET_NO_NEW_PRIVS = 38  # prctl(2)
 MAX_VIOLATIONS = 20
 
 
@@ -46,6 +48,8 @@ def main(request_path: str) -> None:
     entry = getattr(importlib.import_module(module), function)
     for name in ALLOWED_MODULES:
         importlib.import_module(name)  # before the drop: nobody cannot read the interpreter's files
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        sys.exit("could not set no_new_privs")  # without it, exec of a setuid program could regain privileges
     if request["uid"] is not None:
         os.setgroups([])
         os.setresgid(request["gid"], request["gid"], request["gid"])

@@ -2,9 +2,9 @@
 
 The child is `python -I -S -B` started through `unshare --net`, so it has a network namespace of its
 own with no interfaces (not even loopback). Before it runs anything of the tenant's it limits itself
-(CPU seconds, address space, file size 0, a few open files, no new processes, no core dumps), drops
-from root to `nobody` (as another user it cannot read the caller's private files or signal its
-processes), and it runs in an empty working folder it cannot write to, with an empty environment,
+(CPU seconds, address space, file size 0, a few open files, no new processes, no core dumps), sets
+no_new_privs (no setuid program can give privileges back), drops from root to `nobody` (as another
+user it cannot read the caller's private files or signal its processes), and it runs in an empty working folder it cannot write to, with an empty environment,
 no inherited file descriptors and stdin from /dev/null. The parent kills its process group at the
 wall-clock limit and stops reading (and kills it) past the output limit.
 

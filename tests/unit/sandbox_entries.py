@@ -72,6 +72,7 @@ def probe(payload: dict) -> dict:
         "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
         "environment": sorted(os.environ),
         "cwd_entries": os.listdir("."),
+        "no_new_privs": next(line.split()[1] for line in open("/proc/self/status") if line.startswith("NoNewPrivs")),
         "stdin": os.readlink("/proc/self/fd/0"),
         "open_fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
         "interfaces": [name for _, name in socket.if_nameindex()],
