@@ -381,6 +381,7 @@ def test_the_child_is_confined():
     assert report["fork"] == report["subprocess"] == "blocked: BlockingIOError"
     assert report["signal_parent"] == "blocked: PermissionError"
     assert report["cwd_entries"] == [] and report["stdin"] == "/dev/null" and report["no_new_privs"] == "1"
+    assert report["heavy_modules"] == []  # the child is light: no Flink, Kafka or database client in it
     assert set(report["environment"]) <= {"LC_CTYPE"}  # set by Python itself (C locale coercion)
     assert report["open_fds"] == [0, 1, 2, 3]  # stdin, stdout, stderr and the listing's own
     limits = report["limits"]

@@ -158,6 +158,13 @@ def test_validate_never_runs_the_code():
     assert validate("raise SystemExit('ran')\n", "app.py", "acme")  # rejected, not raised
 
 
+def test_the_light_checker_knows_the_results_keyspace():
+    from connectors.results import DEFAULT_KEYSPACE
+    from submit.app_check import KEYSPACE
+
+    assert KEYSPACE == DEFAULT_KEYSPACE
+
+
 def test_violation_names_file_line_and_column():
     (violation,) = validate("import os\n" + GOOD, "apps/peaks.py", "acme")
     assert str(violation).startswith("apps/peaks.py:1:1: import of os is not allowed")
