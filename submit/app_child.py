@@ -2,10 +2,10 @@
 
 `main` reads its request (as root, before anything else), limits itself, imports what the entry and
 the apps may use, sets no_new_privs, drops to the unprivileged user, calls the entry and prints its
-answer as one line of JSON. `build` is the entry for tenant apps: the static check of submit/app_check.py again, then
-the app with restricted builtins on a recording stream (submit/app_stream.py); its answer is the
-spec, the violations, or the app's error. Standard library and operators only: nothing here may
-pull in pyflink or the Kafka client.
+answer as one line of JSON. `build` is the entry for tenant apps: the static check of
+submit/app_check.py, then the app with restricted builtins on a recording stream
+(submit/app_stream.py); its answer is the spec, the violations, or the app's error. Standard library
+and operators only: nothing here may pull in pyflink or the Kafka client.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ APP_FILE = "<tenant app>"  # the file name the app is compiled under: its frames
 SAFE_BUILTINS = ("len", "range", "min", "max", "abs", "round", "sum", "dict", "list", "tuple", "str", "int",
                  "float", "bool", "sorted", "enumerate", "zip", "isinstance", "ValueError")
 MAX_MESSAGE = 300
-PR_SET_NO_NEW_PRIVS = 38  # prctl(2)
 MAX_VIOLATIONS = 20
+PR_SET_NO_NEW_PRIVS = 38  # prctl(2)
 
 
 def main(request_path: str) -> None:
@@ -79,9 +79,7 @@ def run_app(source: str, stream: str) -> dict:
         entry = namespace.get("app")
         if not callable(entry):
             raise SpecError("`app` is not a function after the module ran")
-        spec = to_spec(entry(Stream(stream)))
-        json.dumps(spec, allow_nan=False)  # what cannot be printed as JSON is the app's error, not ours
-        return {"spec": spec}
+        return {"spec": to_spec(entry(Stream(stream)))}
     except MemoryError:
         return _limit("the app went over its memory limit")
     except RecursionError as err:

@@ -30,9 +30,9 @@ MAX_NAME = 64
 MAX_KEYS = 8
 MAX_AGGREGATES = 32
 
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_TOKEN = re.compile(r"\s*(?:`(?P<column>[A-Za-z_][A-Za-z0-9_]*)`|(?P<number>-?\d+(?:\.\d+)?)"
-                    r"|(?P<op><>|<=|>=|=|<|>)|(?P<word>AND|OR|NOT)\b|(?P<paren>[()]))")
+_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*", re.ASCII)
+_TOKEN = re.compile(r"\s*(?:`(?P<column>[A-Za-z][A-Za-z0-9_]*)`|(?P<number>-?\d+(?:\.\d+)?)"
+                    r"|(?P<op><>|<=|>=|=|<|>)|(?P<word>AND|OR|NOT)\b|(?P<paren>[()]))", re.ASCII)
 
 
 class SpecError(Exception):

@@ -109,6 +109,8 @@ CASES = [
          AppError, "`secret` is not a numeric column of the stream"),
     Case("a text column in a condition", aggregating("Share(Condition('c', '`station_id` > 1'))"),
          AppError, "`station_id` is not a numeric column"),
+    Case("digits of another script in a condition", aggregating("CountIf(Condition('c', '`value` > \u0663'))"),
+         AppError, "is not allowed in a condition"),
     Case("a condition without a comparison", aggregating("CountIf(Condition('c', '`value`'))"),
          AppError, "expected a comparison"),
     Case("an unbalanced condition", aggregating("CountIf(Condition('c', '(`value` > 1'))"),
