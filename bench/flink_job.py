@@ -27,7 +27,7 @@ from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
 from jobs.flow_aggregates import DEFAULT_WINDOW as FLOW_WINDOW
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import Job, RunSettings
+from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from stack.config import load_config
@@ -58,7 +58,8 @@ def tenantstream_job(kind: str, tenants: list[str], window_s: int | None = None)
 
 
 def run_tenantstream_job(kind: str, tenants: list[str], parallelism: int, group: str, keyspace: str,
-                         window_s: int | None = None, live: bool = False) -> dict:
+                         window_s: int | None = None, live: bool = False,
+                         max_behind_s: int = DEFAULT_MAX_BEHIND_S) -> dict:
     """Run the job of `kind` end to end: Flink on the mini-cluster, its results writer into Cassandra."""
     job, table = tenantstream_job(kind, tenants, window_s)
     cfg = load_config()
@@ -66,7 +67,8 @@ def run_tenantstream_job(kind: str, tenants: list[str], parallelism: int, group:
         skip_earlier_results(cfg.kafka.bootstrap, results_topics(job, table), writer_group(group))
     with tempfile.TemporaryDirectory(prefix="bench-ck-") as checkpoints:
         report = run_job(job, table, cfg,
-                         RunSettings(cfg.kafka.bootstrap, group_id=group, stop_at="" if live else "latest"),
+                         RunSettings(cfg.kafka.bootstrap, group_id=group, stop_at="" if live else "latest",
+                                     max_behind_s=max_behind_s),
                          Path(checkpoints), parallelism=parallelism, keyspace=keyspace,
                          on_running=_announce_ready)
     timing = {"seconds": report.running_seconds, "total_seconds": report.seconds, "job_seconds": report.job_seconds,
@@ -124,6 +126,8 @@ def main() -> None:
                         "the alarm rate and the hand-written baseline, 900 for flow)")
     parser.add_argument("--live", action="store_true",
                         help="run unbounded, stop on SIGINT (Ctrl-C)")
+    parser.add_argument("--max-behind", type=int, default=DEFAULT_MAX_BEHIND_S,
+                        help="seconds an event time may be behind its append time (a replayed history: its length)")
     args = parser.parse_args()
     if args.live:
         stop_on_sigint()
@@ -133,7 +137,7 @@ def main() -> None:
                                  args.live)
     else:
         report = run_tenantstream_job(args.kind, tenants, args.parallelism, args.group, args.keyspace, args.window_s,
-                                      args.live)
+                                      args.live, args.max_behind)
     print(json.dumps(report))
 
 

@@ -52,9 +52,12 @@ from submit.simulate import (
     FLOW_SENSORS,
     FLOW_TICK_MS,
     FLOW_WINDOW_MS,
+    HOUR_MS,
     SimulationSpec,
     alarm_events,
+    flow_history_ms,
     flow_readings,
+    next_hour,
     produce,
 )
 
@@ -100,8 +103,17 @@ def _workload(spec: BenchSpec, run_id: str) -> SimulationSpec:
 def _flow_workload(spec: BenchSpec, work: SimulationSpec) -> SimulationSpec:
     """The flow readings: `spec.flow_total` over the alarm workload's tenants, as clean (no bad or late readings;
     as many out of order within the bound). Each tenant's plant has len(FLOW_SENSORS) sensors, each reading
-    once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them)."""
-    return dataclasses.replace(work, events=spec.flow_total // len(work.tenants), window_ms=FLOW_WINDOW_MS)
+    once a simulated minute; the job's windows are FLOW_WINDOW_MS (late would be measured by them). Days of
+    readings by default: more than the 24 h ahead of their append times that a job takes, so they are a history
+    that ends at the next whole hour, and the flow job runs with a bound that long (flow_max_behind_s)."""
+    events = spec.flow_total // len(work.tenants)
+    return dataclasses.replace(work, events=events, window_ms=FLOW_WINDOW_MS,
+                               start_ms=next_hour() - flow_history_ms(events))
+
+
+def flow_max_behind_s(flow: SimulationSpec) -> int:
+    """How far behind its append time a reading of the flow workload may be: its whole history, and an hour."""
+    return (flow_history_ms(flow.events) + HOUR_MS) // 1000
 
 
 def run_bench(cfg: StackConfig, spec: BenchSpec, out: TextIO = sys.stdout) -> dict:
@@ -158,7 +170,8 @@ def _measure(cfg: StackConfig, spec: BenchSpec, run_id: str, out: TextIO) -> dic
     contenders.append(("plain Python loop", 1, [py, "-m", "bench.plain_python", *peer_args,
                                                 "--output-topic", f"bench-{run_id}.results.plain", "--group",
                                                 f"bench-{run_id}-plain"], "alarms"))
-    contenders += [(f"{FLOW_JOB} p{p}", p, flink("flow", p, "flow", "--keyspace", f"bench_{run_id}_flow{p}"), "flow")
+    contenders += [(f"{FLOW_JOB} p{p}", p, flink("flow", p, "flow", "--keyspace", f"bench_{run_id}_flow{p}",
+                                                    "--max-behind", str(flow_max_behind_s(flow))), "flow")
                    for p in (spec.parallelism if spec.flow else ())]
 
     runs = []

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from connectors import credentials
 from connectors.credentials import Login
@@ -26,13 +26,26 @@ def admin_client(bootstrap: str, login: Login | None = None, **settings: object)
     return AdminClient(client_settings(bootstrap, login, **settings))
 
 
+# The broker stamps each record of a sensor topic with its append time, whatever the producer says, so a tenant
+# cannot fake it: the bound on how far behind it an event time may be (jobs.pipeline.source_ddl) rests on it.
+APPEND_TIME = "LogAppendTime"
+
+
+def is_sensor_topic(topic: str) -> bool:
+    return ".sensors." in topic
+
+
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
     """Create the topics that do not exist yet (replication 1: the local stack has one broker), and return
     once the broker lists them with their partitions. (A broker that has just started can take seconds to
-    load its partitions after it created a topic: until then a reader would not see the new one.)"""
+    load its partitions after it created a topic: until then a reader would not see the new one.) Sensor
+    topics, new or not (the broker creates a topic a producer names), get broker-set append times."""
     admin = admin_client(bootstrap)
+    topics = list(topics)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+    wanted = [NewTopic(t, partitions, 1, config={"message.timestamp.type": APPEND_TIME} if is_sensor_topic(t) else {})
+              for t in topics if t not in existing]
+    _stamp_append_time(admin, [t for t in topics if t in existing and is_sensor_topic(t)])
     for topic, future in admin.create_topics(wanted).items() if wanted else ():
         try:
             future.result()
@@ -48,6 +61,17 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
             raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but are not listed "
                                f"by the broker at {bootstrap} after {timeout:g} s")
         time.sleep(0.2 if wanted else 0)
+
+
+def _stamp_append_time(admin: AdminClient, topics: list[str]) -> None:
+    """Set broker-set append times on existing `topics` (a no-op where they are set already)."""
+    entry = ConfigEntry("message.timestamp.type", APPEND_TIME, incremental_operation=AlterConfigOpType.SET)
+    resources = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[entry]) for t in topics]
+    for resource, future in admin.incremental_alter_configs(resources).items() if resources else ():
+        try:
+            future.result()
+        except KafkaException as err:
+            raise RuntimeError(f"could not set broker-set append times on topic {resource.name}: {err}") from err
 
 
 def delete_topics(bootstrap: str, doomed: Callable[[str], bool], timeout: float = 60.0) -> list[str]:

@@ -2,8 +2,14 @@
 into their Kafka topics.
 
 The generators are pure (same spec and seed, same records); `produce` sends them
-keyed by sensor with the simulated append time as the Kafka timestamp, so a
-replayed simulation is byte-for-byte the same.
+keyed by sensor. The broker stamps the sensor topics' records with their real
+append time (connectors.kafka.ensure_topics), and a job takes an event time only
+up to 24 h after its append time and up to its bound (by default 15 minutes)
+before it. So simulated times start at the next whole hour (`next_hour`), ahead
+of the wall clock at which they are produced: hours of simulated time sent in
+seconds are then neither, for simulations of up to 23 hours. A record's
+`kafka_ts` is its simulated arrival (what orders and interleaves records);
+`produce` reports the broker's append times.
 
 Flow readings come from a small plant per tenant (`flow_topology`): two pumps
 feed a pipe that fills a basin through a valve that opens and closes, and a ship
@@ -16,6 +22,8 @@ for an outage, from which some never come back.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import heapq
 import io
 import json
@@ -26,7 +34,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import TextIO
 
 import fastavro
@@ -35,11 +43,20 @@ from schemas import codec
 from schemas.assets import Assets, Element, Location, Range, Sensor, Tenant
 
 NO_THRESHOLD = 999999
+HOUR_MS = 3_600_000
 DAY_MS = 24 * 3600 * 1000
 MALFORMED_KINDS = ("garbage bytes", "truncated body", "unknown schema", "missing station_id",
                    "far-future timestamp", "timestamp before 2000", "foreign tenant")
 DECODE_ERRORS = {"garbage bytes": "not Avro single-object encoding", "truncated body": "corrupt Avro body",
                  "unknown schema": "unknown schema fingerprint", "wrong type": "corrupt Avro body"}
+
+
+def next_hour(now_ms: int | None = None) -> int:
+    """The next whole hour (UTC) after `now_ms` (default: now), in epoch ms: where simulated times start, so
+    that they are ahead of their append times (see the module's docstring) and every window that divides an
+    hour starts there."""
+    now_ms = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
+    return now_ms - now_ms % HOUR_MS + HOUR_MS
 
 
 @dataclass(frozen=True)
@@ -53,7 +70,7 @@ class SimulationSpec:
     malformed: float = 0.01  # share of bad records of the MALFORMED_KINDS
     old_schema: float = 0.1  # share written with the older schema alarm_event.v1
     seed: int = 7
-    start_ms: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    start_ms: int = field(default_factory=next_hour)
     step_ms: int = 100  # event time between a tenant's consecutive records
     out_of_orderness_ms: int = 5000
     window_ms: int = 60_000
@@ -208,6 +225,13 @@ class _Plant:
         return {sensor: (round(value, 3), reset) for sensor, (value, reset) in readings.items()}
 
 
+def flow_history_ms(events: int) -> int:
+    """The most simulated time `events` flow readings of one plant can span, in whole hours: at least five of
+    its sensors read every minute (the ship's two do not while it is at sea)."""
+    minutes = -(-events // (len(FLOW_SENSORS) - 2))
+    return -(-minutes * FLOW_TICK_MS // HOUR_MS) * HOUR_MS
+
+
 def flow_readings(spec: SimulationSpec) -> Iterator[SimRecord]:
     """`spec.events` flow readings per tenant, tenants interleaved, each tenant's in its topic's order.
 
@@ -272,7 +296,7 @@ class HeartbeatSpec:
     never_return: float = 0.1
     malformed: float = 0.002  # share of bad records of the HEARTBEAT_MALFORMED_KINDS
     seed: int = 7
-    start_ms: int = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+    start_ms: int = field(default_factory=next_hour)
     rate: float = 0.0  # records per second over all tenants; 0 sends as fast as the broker takes them
 
 
@@ -306,24 +330,42 @@ def heartbeat_record(tenant: str, sensor_id: str, event_time: int, kafka_ts: int
                      _bytes("heartbeat.v1", fields, kind), kafka_ts, kind, {} if kind in DECODE_ERRORS else fields)
 
 
+class Sent(Counter):
+    """Counts of the records sent by kind, and `appended`: each record's Kafka timestamp as the broker stored it
+    (its append time on a sensor topic), in the order they were given."""
+
+    appended: list[int]
+
+
+def as_appended(records: Sequence[SimRecord], sent: Sent) -> list[SimRecord]:
+    """`records` as `produce` sent them, with the broker's append times: what the jobs judge them by."""
+    return [dataclasses.replace(r, kafka_ts=t) for r, t in zip(records, sent.appended, strict=True)]
+
+
 def produce(records: Iterator[SimRecord], bootstrap: str, total: int, rate: float = 0.0,
-            progress: TextIO | None = sys.stderr) -> Counter:
-    """Send `records` (keyed by sensor) and wait until the broker has them all; return counts by kind."""
+            progress: TextIO | None = sys.stderr) -> Sent:
+    """Send `records` (keyed by sensor) and wait until the broker has them all; return counts by kind and the
+    append times."""
     from connectors.kafka import producer
 
     p = producer(bootstrap, **{"linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"})
-    sent: Counter = Counter()
+    sent = Sent()
+    sent.appended = []
     failures: list[str] = []
     started = time.monotonic()
 
-    def on_delivery(err, _msg) -> None:
+    def on_delivery(n: int, err, msg) -> None:
         if err is not None:
             failures.append(str(err))
+        else:
+            sent.appended[n - 1] = msg.timestamp()[1]
 
     for n, r in enumerate(records, 1):
+        sent.appended.append(r.kafka_ts)
         while True:
             try:
-                p.produce(r.topic, key=r.key, value=r.value, timestamp=r.kafka_ts, on_delivery=on_delivery)
+                p.produce(r.topic, key=r.key, value=r.value, timestamp=r.kafka_ts,
+                          on_delivery=functools.partial(on_delivery, n))
                 break
             except BufferError:
                 p.poll(0.1)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import random
 
-from submit.simulate import HEARTBEAT_MALFORMED_KINDS, SimRecord, heartbeat_record
+from submit.simulate import HEARTBEAT_MALFORMED_KINDS, SimRecord, heartbeat_record, next_hour
 
-START = 1_767_225_600_000  # 2026-01-01T00:00:00Z, a window edge
+START = next_hour()  # a window edge, ahead of the append times (submit.simulate)
 SECOND = 1_000
 MINUTE = 60_000
 PERIOD = 30_000
@@ -34,8 +34,9 @@ def scripted(minutes: dict[str, int]) -> list[SimRecord]:
     exactly N (not silent: sessions that touch merge); newcomer: starts at 20 min; dup: its first and
     a later beat sent twice; edge: a gap of exactly N whose closing beat arrives just after another
     sensor's beat moved the watermark to the session's last millisecond (silent, and recovered at once).
-    Also: steady's beat at 6 min 3 s out of order, back's beat of 9 min arriving at 30 min (late), a
-    beat exactly at the watermark at 25 min (late), and one record of every bad kind.
+    Also: steady's beat at 6 min 3 s out of order, back's beat of 9 min arriving at 20 min (late, and within
+    the 15 minutes behind its append time that a job takes), a beat exactly at the watermark at 25 min (late),
+    and one record of every bad kind.
     """
     arrivals: list[tuple[float, str, str, int, str]] = []  # (arrival, tenant, sensor, event time, kind)
     for tenant, n_min in minutes.items():
@@ -61,7 +62,7 @@ def scripted(minutes: dict[str, int]) -> list[SimRecord]:
         beats("edge", _every(last + n, 40 * MINUTE))
         arrivals.append((START + 6 * MINUTE + 3000, tenant, "steady", START + 6 * MINUTE, "on time"))
         arrivals.remove((START + 6 * MINUTE, tenant, "steady", START + 6 * MINUTE, "on time"))
-        arrivals.append((START + 30 * MINUTE + 0.5, tenant, "back", START + 9 * MINUTE, "on time"))
+        arrivals.append((START + 20 * MINUTE + 0.5, tenant, "back", START + 9 * MINUTE, "on time"))
         arrivals.append((START + 25 * MINUTE + 0.5, tenant, "steady", -1, "at the watermark"))
         for i, kind in enumerate(HEARTBEAT_MALFORMED_KINDS):
             arrivals.append((START + (11 + 2 * i) * MINUTE + 0.5, tenant, "steady", START + (11 + 2 * i) * MINUTE,

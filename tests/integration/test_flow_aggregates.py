@@ -19,7 +19,16 @@ from jobs.pipeline import RunSettings
 from operators.flow import metadata_from_assets
 from schemas import codec
 from submit.local import run_job
-from submit.simulate import FLOW_WINDOW_MS, SimRecord, SimulationSpec, flow_readings, flow_topology, produce
+from submit.simulate import (
+    FLOW_WINDOW_MS,
+    SimRecord,
+    SimulationSpec,
+    as_appended,
+    flow_readings,
+    flow_topology,
+    next_hour,
+    produce,
+)
 from tests.flow_oracle import Key, Row, flow_aggregates, flow_readings_from, rows_match
 from tests.integration.alarm_rate_checks import diverted
 from tests.integration.test_alarm_rate import single_partition_topics
@@ -51,14 +60,15 @@ def cassandra_rows(port: int, keyspace: str, tenant: str) -> dict[Key, Row]:
 
 
 def run_bounded(stack, tenant: str, records: list[SimRecord], keyspace: str, tmp_path):
-    """Produce `records` into the tenant's single-partition topic and run the job over them to the end."""
+    """Produce `records` into the tenant's single-partition topic and run the job over them to the end; the job,
+    its report and the records with the broker's append times (what the oracle must judge them by)."""
     job = flow_aggregates_job([tenant], metadata_from_assets(flow_topology([tenant]), [tenant]))
     single_partition_topics(stack, job, tenant)
-    produce(iter(records), stack.kafka.bootstrap, len(records), progress=None)
+    sent = produce(iter(records), stack.kafka.bootstrap, len(records), progress=None)
     report = run_job(job, FLOW_TABLE, stack, RunSettings(stack.kafka.bootstrap, stop_at="latest",
                                                          watermark_emit="on-event"),
                      tmp_path / "checkpoints", keyspace=keyspace)
-    return job, report
+    return job, report, as_appended(records, sent)
 
 
 def test_known_readings_give_the_oracle_rows_in_cassandra_and_on_the_results_topic(stack, unique, keyspace,
@@ -70,9 +80,9 @@ def test_known_readings_give_the_oracle_rows_in_cassandra_and_on_the_results_top
     # power reading for every tenant name (left to chance, ~0.1% of names had no window at sea).
     at_sea = range(spec.start_ms + 60 * 60_000, spec.start_ms + 95 * 60_000)
     records = [r for r in flow_readings(spec) if not (r.key.startswith(b"ship-1-") and r.kafka_ts in at_sea)]
-    job, report = run_bounded(stack, tenant, records, keyspace, tmp_path)
+    job, report, appended = run_bounded(stack, tenant, records, keyspace, tmp_path)
 
-    expected = flow_aggregates(flow_readings_from(records), metadata_from_assets(flow_topology([tenant]), [tenant]),
+    expected = flow_aggregates(flow_readings_from(appended), metadata_from_assets(flow_topology([tenant]), [tenant]),
                                FLOW_WINDOW_MS, 5_000)
     results = committed_rows(stack.kafka.bootstrap, job.topics(tenant).results, f"check-{unique}")
     assert len(results) == len(dict(results)), "a window was committed twice"
@@ -92,7 +102,7 @@ def test_known_readings_give_the_oracle_rows_in_cassandra_and_on_the_results_top
 
 
 MINUTE = 60_000
-START = 1_767_240_000_000  # 2026-01-01T04:00:00Z
+START = next_hour()  # ahead of the append times (submit.simulate)
 
 
 def _reading(tenant: str, minute: float, sensor: str, value: float | None, **change) -> dict:
@@ -162,7 +172,7 @@ def bad_input_run(stack, tmp_path_factory):
     records += [record(value, START + 20 * MINUTE) for value, _ in bad.values()]
     records += [record(codec.encode("flow_reading.v1", f), f["event_time"]) for f in after]
     keyspace = f"it_{tenant}"
-    job, report = run_bounded(stack, tenant, records, keyspace, tmp_path_factory.mktemp("bad"))
+    job, report, _ = run_bounded(stack, tenant, records, keyspace, tmp_path_factory.mktemp("bad"))
     dead = diverted(stack.kafka.bootstrap, job.topics(tenant).deadletter, f"check-{tenant}")
     results = dict(committed_rows(stack.kafka.bootstrap, job.topics(tenant).results, f"check-{tenant}"))
     yield tenant, records, len(before), dead, results, report

@@ -20,7 +20,7 @@ from jobs.flow_aggregates import flow_aggregates_job
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from schemas import codec
-from submit.simulate import SimRecord, flow_topology, produce
+from submit.simulate import SimRecord, flow_topology, next_hour, produce
 from tests.flow_oracle import flow_aggregates, flow_readings_from, invalid_reason, rows_match
 from tests.integration.alarm_rate_checks import diverted
 from tests.integration.restore_checks import CliJob, closed, committed_count, final_watermark, window_closed_at
@@ -28,7 +28,7 @@ from tests.integration.test_flow_aggregates import cassandra_rows, committed_row
 
 MINUTE = 60_000
 SECOND = 1_000
-START = 1_767_240_000_000  # 2026-01-01T04:00:00Z
+START = next_hour()  # ahead of the append times (submit.simulate)
 WINDOW = tumbling(minutes=5)
 MINUTES = 100
 AT_SEA = (*range(35, 50), *range(70, 80))  # the ship's sensors do not read

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import random
+from pathlib import Path
 
 import pytest
 
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import diverted_query, results_query
+from jobs.pipeline import Job, diverted_query, results_query
 from operators.windows import tumbling
 from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.oracle import Reading, alarm_rate
@@ -78,10 +79,16 @@ FILE_COLUMNS = ["`tenant` STRING", "`station_id` STRING", "`datapoint_id` STRING
 @pytest.fixture(scope="module")
 def flink_run(tmp_path_factory):
     """Run the job's SQL once over the file: (readings, windows, late offsets, invalid offset -> reason)."""
-    folder = tmp_path_factory.mktemp("alarm_windows")
     readings = randomized_readings(seed=20261125)
+    _, windows, late, invalid = run_routed(alarm_rate_job([TENANT], window=WINDOW), readings,
+                                           tmp_path_factory.mktemp("alarm_windows"))
+    return readings, windows, late, invalid
+
+
+def run_routed(job: Job, readings: list[Reading], folder: Path) -> tuple:
+    """Run `job`'s SQL over `readings` in a file: (a function that runs a query to the end and returns its rows,
+    windows, late offsets, invalid offset -> reason)."""
     _write_json_lines(readings, folder / "events.json")
-    job = alarm_rate_job([TENANT], window=WINDOW)
     rows = run_over_file(job, FILE_COLUMNS, folder / "events.json", DELAY_S, folder)
     windows = {(r[0], r[1], epoch_ms(r[2]), epoch_ms(r[3])): (r[4], r[5], r[6]) for r in rows(
         "SELECT station_id, datapoint_id, CAST(window_start AS STRING), CAST(window_end AS STRING), fires, events, "
@@ -89,7 +96,7 @@ def flink_run(tmp_path_factory):
     diverted = "SELECT `offset`, reason FROM ({}) WHERE `route_suffix` = '{}'"
     late = sorted(r[0] for r in rows(diverted.format(diverted_query(job), ".late")))
     invalid = {r[0]: r[1] for r in rows(diverted.format(diverted_query(job), ".deadletter"))}
-    return readings, windows, late, invalid
+    return rows, windows, late, invalid
 
 
 def test_windows_equal_the_oracle_exactly(flink_run):
