@@ -28,7 +28,6 @@ from jobs.pipeline import Job
 from schemas import names
 from submit import app_spec, sandbox
 from submit.app_check import (  # noqa: F401 (the contract's names, used by the CLI and tests from here)
-    ALLOWED_MODULES,
     MAX_BYTES,
     AppError,
     AppRejected,
