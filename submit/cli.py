@@ -54,12 +54,16 @@ from submit.local import latest_checkpoint, run_job
 from submit.query import format_answer, json_lines
 from submit.simulate import (
     FLOW_WINDOW_MS,
+    HOUR_MS,
+    MAX_SPAN_AHEAD_MS,
     HeartbeatSpec,
     SimulationSpec,
     alarm_events,
+    flow_history_ms,
     flow_readings,
     flow_topology,
     heartbeats,
+    next_hour,
     produce,
 )
 from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppError, AppRejected, apps, upload
@@ -135,6 +139,11 @@ def _simulate(args: argparse.Namespace) -> int:
     spec = _spec(args)
     if args.stream == "flow":  # late readings are then two windows of the flow job behind
         spec = dataclasses.replace(spec, window_ms=FLOW_WINDOW_MS)
+        history = flow_history_ms(spec.events)
+        if history > MAX_SPAN_AHEAD_MS:  # more than fits ahead of the append times: a history ending now
+            spec = dataclasses.replace(spec, start_ms=next_hour() - history)
+            print(f"the readings are a history of up to {history // HOUR_MS} h ending at the next whole hour: "
+                  f"run the flow job with --max-behind {history // 1000 + 3600}", file=sys.stderr)
     if args.stream == "heartbeats":
         records = heartbeats(HeartbeatSpec(tenants=spec.tenants, events=spec.events, sensors=args.sensors,
                                            outage=args.outage, malformed=spec.malformed, seed=spec.seed,
