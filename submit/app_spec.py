@@ -29,7 +29,7 @@ AGGREGATES = {cls.__name__: cls for cls in (Count, CountIf, Share, Sum, Mean, Mi
 NUMERIC_TYPES = ("DOUBLE", "FLOAT", "INT", "BIGINT", "SMALLINT", "TINYINT")
 MAX_NUMBER = 1e15  # larger or smaller numbers in a condition are refused (a double is exact to 2**53)
 MAX_WINDOW_MS = 99 * 86_400_000  # operators.windows.interval_sql goes up to 99 days
-MAX_CONDITION_NODES = 200
+MAX_CONDITION_NODES = 400  # objects and lists of one condition's tree (app_stream allows 200 tokens)
 # The columns the plan's window and result queries have besides the keys and the aggregates.
 RESULT_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN, SINK_TOPIC_COLUMN,
                   ROUTE_SUFFIX_COLUMN)

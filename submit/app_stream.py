@@ -24,6 +24,7 @@ WITH_CONDITION = ("CountIf", "Share")
 OF_COLUMN = ("Sum", "Mean", "Min", "Max")
 COMPARISONS = ("=", "<>", "<", "<=", ">", ">=")
 MAX_CONDITION_CHARS = 4000
+MAX_TOKENS = 200  # columns, numbers, operators, words and parentheses of one condition
 MAX_DEPTH = 12  # NOTs and parentheses within one another in a condition
 MAX_NUMBER_CHARS = 24
 MAX_NAME = 64
@@ -134,6 +135,8 @@ def _tokens(text: str, where: str) -> list[tuple[str, str]]:
         kind = match.lastgroup
         tokens.append((kind, match[kind]))
         position = match.end()
+        if len(tokens) > MAX_TOKENS:
+            raise SpecError(f"{where}: the condition has more than {MAX_TOKENS} parts")
     return tokens
 
 

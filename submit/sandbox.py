@@ -1,17 +1,18 @@
 """Run untrusted Python (a tenant's app) in a confined child process and read back what it prints.
 
 The child is `python -I -S -B` started through `unshare --net`, so it has a network namespace of its
-own with no interfaces (not even loopback). Before it runs anything of the tenant's it limits itself
+own whose only interface, loopback, is down. Before it runs anything of the tenant's it limits itself
 (CPU seconds, address space, file size 0, a few open files, no new processes, no core dumps), sets
-no_new_privs (no setuid program can give privileges back), drops from root to `nobody` (as another
-user it cannot read the caller's private files or signal its processes), and it runs in an empty working folder it cannot write to, with an empty environment,
-no inherited file descriptors and stdin from /dev/null. The parent kills its process group at the
-wall-clock limit and stops reading (and kills it) past the output limit.
+no_new_privs (no setuid program can give privileges back) and drops from root to `nobody` (as
+another user it cannot read the caller's private files or signal its processes). It runs in an
+empty working folder it cannot write to, with an empty environment, no inherited file descriptors
+and stdin from /dev/null. The parent kills its process group at the wall-clock limit and stops
+reading (and kills it) past the output limit.
 
 Without root the child runs in a user namespace of its own (`unshare --user --net`) as the caller's
-unmapped user, without capabilities; where neither is possible, nothing is run (SandboxUnavailableError).
-The child can still read world-readable files; it has no way to send them anywhere but its output,
-which the caller parses as data.
+unmapped user, without capabilities; where neither is possible, nothing is run
+(SandboxUnavailableError). The child can still read world-readable files and open Unix sockets that
+its user may open: a network namespace does not hide the file system.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Limits:
     cpu_s: int = 5  # CPU seconds, then SIGXCPU (and SIGKILL a second later)
     wall_s: float = 20.0  # wall clock, then the process group is killed (CPU time is the usual bound)
     memory_mib: int = 256  # address space (RLIMIT_AS)
-    output_kib: int = 64  # what the parent reads from stdout; more kills the child
+    output_kib: int = 256  # what the parent reads from stdout; more kills the child (the largest spec is ~150 KiB)
     open_files: int = 16  # RLIMIT_NOFILE
 
 
