@@ -1,11 +1,11 @@
 """The confined child of submit/sandbox.py, and the entry that plans a tenant's app there.
 
 `main` reads its request (as root, before anything else), limits itself, imports what the entry and
-the apps may use, sets no_new_privs, drops to the unprivileged user, calls the entry and prints its
-answer as one line of JSON. `build` is the entry for tenant apps: the static check of
-submit/app_check.py, then the app with restricted builtins on a recording stream
-(submit/app_stream.py); its answer is the spec, the violations, or the app's error. Standard library
-and operators only: nothing here may pull in pyflink or the Kafka client.
+the apps may use, sets no_new_privs, makes its empty working folder its root (chroot), drops to the
+unprivileged user, calls the entry and prints its answer as one line of JSON. `build` is the entry
+for tenant apps: the static check of submit/app_check.py, then the app with restricted builtins on
+a recording stream (submit/app_stream.py); its answer is the spec, the violations, or the app's
+error. Standard library and operators only: nothing here may pull in pyflink or the Kafka client.
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def main(request_path: str) -> None:
     if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         sys.exit("could not set no_new_privs")  # without it, exec of a setuid program could regain privileges
     if request["uid"] is not None:
+        os.chroot(".")  # the empty working folder becomes the whole file system: no files, no Unix sockets
+        os.chdir("/")
         os.setgroups([])
         os.setresgid(request["gid"], request["gid"], request["gid"])
         os.setresuid(request["uid"], request["uid"], request["uid"])

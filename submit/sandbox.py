@@ -3,16 +3,16 @@
 The child is `python -I -S -B` started through `unshare --net`, so it has a network namespace of its
 own whose only interface, loopback, is down. Before it runs anything of the tenant's it limits itself
 (CPU seconds, address space, file size 0, a few open files, no new processes, no core dumps), sets
-no_new_privs (no setuid program can give privileges back) and drops from root to `nobody` (as
-another user it cannot read the caller's private files or signal its processes). It runs in an
-empty working folder it cannot write to, with an empty environment, no inherited file descriptors
-and stdin from /dev/null. The parent kills its process group at the wall-clock limit and stops
-reading (and kills it) past the output limit.
+no_new_privs (no setuid program can give privileges back), makes its empty working folder, which it
+cannot write to, its root (chroot: no file and no Unix socket of the machine is in reach), and drops
+from root to `nobody` (it cannot signal the caller's processes, nor leave the chroot). It has an
+empty environment, no inherited file descriptors and stdin from /dev/null. The parent kills its
+process group at the wall-clock limit and stops reading (and kills it) past the output limit.
 
 Without root the child runs in a user namespace of its own (`unshare --user --net`) as the caller's
-unmapped user, without capabilities; where neither is possible, nothing is run
-(SandboxUnavailableError). The child can still read world-readable files and open Unix sockets that
-its user may open: a network namespace does not hide the file system.
+unmapped user, without capabilities, and so without the chroot: it can read what the caller's user
+can read and open Unix sockets that user may open. Where neither is possible, nothing is run
+(SandboxUnavailableError).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ hang. Standard library and submit.app_child only: this runs in the confined chil
 
 from __future__ import annotations
 
+import ctypes
 import encodings.idna  # noqa: F401 (imported before the drop: the probe resolves a name)
 import json
 import os
@@ -20,6 +21,8 @@ import sys
 import time
 
 from submit import app_child
+
+PR_GET_NO_NEW_PRIVS = 39  # prctl(2)
 
 
 def unchecked(payload: dict) -> dict:
@@ -54,6 +57,14 @@ def sleep(payload: dict) -> dict:
     return {}
 
 
+def is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
 def probe(payload: dict) -> dict:
     """What the child can reach: each attempt's outcome (an exception's name, or what it got)."""
     def attempt(action) -> str:
@@ -71,18 +82,21 @@ def probe(payload: dict) -> dict:
     return {
         "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
         "environment": sorted(os.environ),
+        "cwd": os.getcwd(),
         "cwd_entries": os.listdir("."),
+        "root_entries": os.listdir("/"),
         "heavy_modules": sorted({name.split(".")[0] for name in sys.modules} & {
             "pyflink", "py4j", "confluent_kafka", "cassandra", "pymongo", "jsonschema", "jobs", "connectors"}),
-        "no_new_privs": next(line.split()[1] for line in open("/proc/self/status") if line.startswith("NoNewPrivs")),
-        "stdin": os.readlink("/proc/self/fd/0"),
-        "open_fds": sorted(int(fd) for fd in os.listdir("/proc/self/fd")),
+        "no_new_privs": ctypes.CDLL(None).prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0),
+        "stdin_is_dev_null": os.fstat(0).st_rdev == os.makedev(1, 3),
+        "open_fds": [fd for fd in range(64) if is_open(fd)],
         "interfaces": [name for _, name in socket.if_nameindex()],
         "limits": {name: list(resource.getrlimit(getattr(resource, name))) for name in (
             "RLIMIT_CPU", "RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE")},
         "connect_kafka": attempt(lambda: socket.socket().connect(("127.0.0.1", 9092))),
         "resolve_name": attempt(lambda: socket.getaddrinfo("example.com", 443)),
         "read_root_home": attempt(lambda: os.listdir("/root")),
+        "read_passwd": attempt(lambda: open("/etc/passwd").read(10)),
         "read_shadow": attempt(lambda: open("/etc/shadow").read(10)),
         "write_cwd": attempt(lambda: open("written", "w").write("x")),
         "fork": attempt(fork),

@@ -381,13 +381,16 @@ def test_the_child_is_confined():
     assert report["uid"] == report["euid"] != 0 and report["gid"] != 0 and report["groups"] == []
     assert report["interfaces"] == ["lo"]  # its own network namespace: loopback only, and it is down
     assert report["connect_kafka"] == "blocked: OSError" and report["resolve_name"].startswith("blocked:")
-    assert report["read_root_home"] == report["read_shadow"] == report["write_cwd"] == "blocked: PermissionError"
+    # chroot into the empty working folder: nothing of the file system is there, not even world-readable files
+    assert report["cwd"] == "/" and report["root_entries"] == report["cwd_entries"] == []
+    assert report["read_root_home"] == report["read_shadow"] == report["read_passwd"] == "blocked: FileNotFoundError"
+    assert report["write_cwd"] == "blocked: PermissionError"
     assert report["fork"] == report["subprocess"] == "blocked: BlockingIOError"
     assert report["signal_parent"] == "blocked: PermissionError"
-    assert report["cwd_entries"] == [] and report["stdin"] == "/dev/null" and report["no_new_privs"] == "1"
+    assert report["stdin_is_dev_null"] and report["no_new_privs"] == 1
     assert report["heavy_modules"] == []  # the child is light: no Flink, Kafka or database client in it
     assert set(report["environment"]) <= {"LC_CTYPE"}  # set by Python itself (C locale coercion)
-    assert report["open_fds"] == [0, 1, 2, 3]  # stdin, stdout, stderr and the listing's own
+    assert report["open_fds"] == [0, 1, 2]
     limits = report["limits"]
     assert limits["RLIMIT_CPU"] == [sandbox.LIMITS.cpu_s, sandbox.LIMITS.cpu_s + 1]
     assert limits["RLIMIT_AS"] == [sandbox.LIMITS.memory_mib * 2**20] * 2
@@ -403,6 +406,7 @@ def test_without_root_the_child_runs_in_a_user_namespace_of_its_own(monkeypatch)
     finally:
         sandbox._isolation.cache_clear()
     assert report["uid"] == 65534 and report["interfaces"] == ["lo"]  # unmapped, so the overflow user
+    assert report["no_new_privs"] == 1 and report["root_entries"] != []  # no chroot without root
     assert report["connect_kafka"] == "blocked: OSError"
     # (RLIMIT_NPROC stops the fork of a real non-root user; this test's process is root outside the namespace)
 
