@@ -116,12 +116,14 @@ def read_output(stdout: bytes) -> dict:
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "the top"
         raise OutputError(f"the app's sandbox printed an answer that is not a spec: at {where}: "
-                            f"{_short(error.message)}")
+                          f"{_short(error.message)}")
     return answer
 
 
 def build(spec: dict, stream_job: Job) -> Job:
-    """The tenant's job: its bound stream, keyed, windowed and aggregated as the spec says. Raises SpecProblemsError."""
+    """The tenant's job: its bound stream, keyed, windowed and aggregated as the spec says.
+
+    Raises SpecProblemsError."""
     schema = stream_job.event_schema
     types = {c.split(" ", 1)[0].strip("`"): c.split(" ", 1)[1] for c in flink_columns(schema)}
     numeric = [name for name, sql_type in types.items() if sql_type in NUMERIC_TYPES]
