@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -40,6 +41,14 @@ class SpecError(Exception):
     """What the app built is not a job the platform can run; the message says why."""
 
 
+def _platform_only(name: str) -> Callable[..., Stream]:
+    """A method of jobs.pipeline.Job that an app may not call: it names what the platform binds."""
+    def refuse(self: Stream, *args: object, **kwargs: object) -> Stream:
+        raise SpecError(f"stream.{name}(...): the platform binds the tenant's source and sinks, the app only "
+                        "applies key_by(...), window(...) and aggregate(...)")
+    return refuse
+
+
 @dataclass(frozen=True)
 class Stream:
     """The tenant's bound stream, as the app sees it in the sandbox."""
@@ -58,11 +67,9 @@ class Stream:
     def aggregate(self, **aggregates: object) -> Stream:
         return dataclasses.replace(self, aggregates=tuple(aggregates.items()))
 
-    def source(self, *args: object, **kwargs: object) -> Stream:
-        raise SpecError("stream.source(...): the platform binds the tenant's source and sinks, the app only "
-                        "applies key_by(...), window(...) and aggregate(...)")
-
-    validate = before_window = after_window = results_from = to_results = source
+    source, validate, before_window, after_window, results_from, to_results = (
+        _platform_only(name) for name in ("source", "validate", "before_window", "after_window", "results_from",
+                                          "to_results"))
 
 
 def to_spec(result: object) -> dict:

@@ -84,6 +84,17 @@ CASES = [
     Case("a window of a float size", app_file(
         "return stream.key_by('station_id').window(Tumbling(60000.0)).aggregate(n=Count())\n"),
          AppError, "the window must come from operators.windows"),
+    Case("a result stage of its own", app_file(
+        "return stream.results_from(Stage())\n",
+        "class Stage:\n    def views(self, job, on_time):\n        return ['CREATE TEMPORARY VIEW x AS SELECT 1']\n"),
+         AppError, "stream.results_from(...): the platform binds the tenant's source and sinks"),
+    Case("views before the window", app_file(
+        f"return {WINDOWED}.before_window(Views()).aggregate(n=Count())\n",
+        "class Views:\n    def views(self, job, on_time):\n        return []\n"),
+         AppError, "the platform binds the tenant's source and sinks"),
+    Case("rules of its own", app_file(f"return {WINDOWED}.validate(Rule()).aggregate(n=Count())\n",
+                                      "class Rule:\n    rejects = 'TRUE'\n"),
+         AppError, "app.py:9: stream.validate(...)"),
     Case("a look-alike of the stream", app_file("return Fake()\n", "class Fake:\n    keys = ('station_id',)\n"),
          AppError, "app(stream) returned Fake, not the stream it was given"),
     Case("a list instead of the stream", app_file("return [stream]\n"), AppError, "returned list"),
