@@ -201,6 +201,9 @@ CASES = [
     Case("an exception whose str() raises", app_file(
         "raise Bad()\n", "class Bad(ValueError):\n    def __str__(self):\n        raise Bad()\n"),
          AppRejected, "`__str__`: names starting with '_'"),
+    Case("an exception whose message cannot be printed", app_file(
+        "x = []\nfor i in range(100000):\n    x = [x]\nraise ValueError(x)\n"),
+         AppError, "app raised ValueError: (its message could not be read)"),
     Case("control characters in an exception", app_file("raise ValueError('\\x1b[2J\\x00\\r')\n"),
          AppError, "app raised ValueError: ?[2J??"),
     # Numbers that are not finite, or out of range.
