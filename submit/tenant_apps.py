@@ -54,7 +54,8 @@ def load(source: str, filename: str, tenant: str, stream_job: Job, limits: Limit
 
     Raises AppRejected if the source breaks the contract or the sandbox stopped it (a limit, a crash,
     an answer that is no spec), AppError if the app raised or built a job that the platform cannot run
-    as the tenant's own. Nothing else, whatever the file holds. `entry` is the function the sandbox
+    as the tenant's own, or if no sandbox can be made on this machine. Nothing else, whatever the file
+    holds. `entry` is the function the sandbox
     calls with the source (tests give one that skips the static check, to test what stands behind it).
     """
     if stream_job.tenants != (tenant,):
