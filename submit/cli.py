@@ -612,6 +612,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _failed(command, "interrupted")
         return 130
+    except SystemExit as exit_:  # what stack.config says of a bad stack config file
+        if not isinstance(exit_.code, str):
+            raise
+        _failed(command, exit_.code)
+        return 2
     except Exception as err:  # a bug or a failed job: one line here, the traceback in the log with -v
         logging.getLogger("submit").debug("%s failed", command, exc_info=True)
         _failed(command, f"{type(err).__name__}: {err} (-v logs the traceback)")

@@ -180,6 +180,15 @@ def test_errors_from_a_command_are_one_line(error, code, line, monkeypatch, caps
     assert (out, err) == ("", line + "\n")
 
 
+def test_a_bad_stack_config_is_one_line(tmp_path, monkeypatch, capsys):
+    from stack.config import CONFIG_ENV
+
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "none.toml"))
+    assert main(["stack", "status"]) == 2
+    assert capsys.readouterr() == ("", f"tenantstream: stack status: error: stack config {tmp_path / 'none.toml'} "
+                                       f"does not exist (check {CONFIG_ENV})\n")
+
+
 @pytest.mark.parametrize(("config", "message"), [
     ("tenants: ac me\n", "tenant 'ac me' must be letters"),
     ("tenants: [acme, acme]\n", "tenant acme is named more than once"),
