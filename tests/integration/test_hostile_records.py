@@ -28,6 +28,7 @@ from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE
 from operators.aggregates import Count, Max
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
+from schemas import codec
 from submit.local import run_job, wait_interruptibly
 from submit.simulate import (
     FLOW_WINDOW_MS,
@@ -42,7 +43,7 @@ from submit.simulate import (
 from submit.tenant_apps import bound_stream
 from tests import flow_oracle, health_oracle, oracle
 from tests.hostile_records import MAX_RECORD_BYTES, Hostile, hostile_records
-from tests.integration.alarm_rate_checks import committed_windows, diverted
+from tests.integration.alarm_rate_checks import committed_windows
 from tests.integration.test_flow_aggregates import committed_rows
 from tests.integration.test_sensor_health import as_health, as_silence, assert_health_equal, by_sensor, committed
 
@@ -70,11 +71,15 @@ class Run:
     bootstrap: str
     group: str
 
-    def dead_letters(self, tenant: str) -> list[dict]:
-        return diverted(self.bootstrap, self.job.topics(tenant).deadletter, self.group)
-
-    def late(self, tenant: str) -> list[dict]:
-        return diverted(self.bootstrap, self.job.topics(tenant).late, self.group)
+    def diverted(self) -> dict[str, list[dict]]:
+        """topic -> its dead-letter records, of A's and B's dead-letter and late topics (read at once: each read
+        ends only after seconds without a record)."""
+        topics = [t.deadletter for t in (self.job.topics(self.a), self.job.topics(self.b))] + \
+                 [t.late for t in (self.job.topics(self.a), self.job.topics(self.b))]
+        out: dict[str, list[dict]] = {t: [] for t in topics}
+        for m in read_all(self.bootstrap, topics, self.group):
+            out[m.topic()].append(codec.decode(m.value(), "dead_letter.v1"))
+        return out
 
 
 def _base(records: list[SimRecord], fits: Callable[[dict], bool]) -> int:
@@ -118,9 +123,10 @@ def _run(stack, unique: str, tmp_path, name: str, make_job: Callable[[tuple[str,
         report = run_job(job, tables, stack, settings, tmp_path / "checkpoints", keyspace=keyspace)
         assert report.events == len(own[a]) + len(corpus) + len(own[b])  # read to the end and finished
     group = f"check-{unique}"
-    sent = {t: [Sent(t, m.value(), m.timestamp()[1]) for m in read_all(
-        stack.kafka.bootstrap, [job.topics(t).source], group, expect=len(own[t]) + (len(corpus) if t == a else 0))]
-        for t in (a, b)}
+    sources = {job.topics(t).source: t for t in (a, b)}
+    sent: dict[str, list[Sent]] = {a: [], b: []}
+    for m in read_all(stack.kafka.bootstrap, list(sources), group, expect=len(own[a]) + len(corpus) + len(own[b])):
+        sent[sources[m.topic()]].append(Sent(sources[m.topic()], m.value(), m.timestamp()[1]))
     return Run(a, b, job, sent, {at + i: h for i, h in enumerate(corpus)}, stack.kafka.bootstrap, group)
 
 
@@ -128,7 +134,8 @@ def _assert_corpus_dead_lettered(run: Run, oracle_invalid_a: dict) -> None:
     """Every hostile record with a reason is a dead letter of A exactly once, with its reason and bytes; the
     oracle rejects exactly those records of A; B has no dead letter; nobody has a late record."""
     expected = {offset: h for offset, h in run.corpus.items() if h.reason is not None}
-    dead = run.dead_letters(run.a)
+    diverted = run.diverted()
+    dead = diverted.pop(run.job.topics(run.a).deadletter)
     assert [o for o, n in Counter(d["offset"] for d in dead).items() if n > 1] == []  # exactly once
     assert sorted(d["offset"] for d in dead) == sorted(expected)
     for d in dead:
@@ -137,7 +144,7 @@ def _assert_corpus_dead_lettered(run: Run, oracle_invalid_a: dict) -> None:
         assert d["payload"] == (h.value or b"")[:MAX_RECORD_BYTES], h.kind
         assert (d["tenant"], d["source_topic"]) == (run.a, run.job.topics(run.a).source), h.kind
     assert sorted(oracle_invalid_a) == sorted(expected)
-    assert run.dead_letters(run.b) == [] and run.late(run.a) == [] and run.late(run.b) == []
+    assert diverted == {topic: [] for topic in diverted}  # B's dead letters, A's and B's late records
 
 
 @pytest.fixture
