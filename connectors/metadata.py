@@ -165,7 +165,8 @@ class MetadataStore:
         """
         doc = self.db.tenants.find_one({"_id": tenant}, _BOOKKEEPING)
         if doc is None:
-            raise LookupError(f"no tenant {tenant!r} in the metadata store")
+            raise LookupError(f"no tenant {tenant!r} in the metadata store; load it with "
+                              "`tenantstream assets load FILE`")
         return {
             "tenant": {k: doc[k] for k in ("alarm_rate_threshold", "flow_breach_threshold", "silence_minutes")},
             "limits": _bounds(self.db.elements.find({"tenant": tenant}, {"id": 1, "limits": 1}), "limits"),

@@ -7,8 +7,6 @@ import re
 import time
 from datetime import datetime, timedelta
 
-import pytest
-
 from connectors.kafka import admin_client, ensure_topics, read_all
 from jobs.alarm_rate import alarm_rate_job
 from schemas import codec
@@ -160,8 +158,9 @@ def test_jobs_planned_from_metadata_are_submitted_with_what_the_store_holds(stac
     from schemas.assets import parse_assets
 
     tenant = f"hs{unique}"
-    with pytest.raises(SystemExit, match=f"error: no tenant '{tenant}' in the metadata store"):
-        cli.main(["submit", "sensor_health", "--tenants", tenant])
+    assert cli.main(["submit", "sensor_health", "--tenants", tenant]) == 2
+    assert capsys.readouterr().err == (f"tenantstream: submit: error: no tenant '{tenant}' in the metadata store; "
+                                       "load it with `tenantstream assets load FILE`\n")
 
     with MetadataStore(stack.ferretdb.uri) as store:
         store.load(parse_assets({"tenants": [{"id": tenant, "name": tenant, "alarm_rate_threshold": 0.5,
