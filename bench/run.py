@@ -154,8 +154,8 @@ def _measure(cfg: StackConfig, spec: BenchSpec, run_id: str, out: TextIO) -> dic
 
     contenders: list[tuple[str, int, list[str], str]] = [  # name, parallelism, argv, workload
         ("kafka consumer drain (ceiling)", 1,
-         [py, "-m", "bench.drain", "--topics", ",".join(topics), "--expected", str(total), "--group",
-          f"bench-{run_id}-drain"], "alarms")]
+         [py, "-m", "bench.drain", "--bootstrap", bootstrap, "--topics", ",".join(topics), "--expected", str(total),
+          "--group", f"bench-{run_id}-drain"], "alarms")]
     for p in spec.parallelism:
         pair = [(f"hand-written Flink SQL p{p}", p, flink("handwritten", p, "hw", "--results-topic",
                                                           f"bench-{run_id}.results.handwritten{p}"), "alarms"),
