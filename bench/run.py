@@ -161,7 +161,7 @@ def _measure(cfg: StackConfig, spec: BenchSpec, run_id: str, out: TextIO) -> dic
                                                           f"bench-{run_id}.results.handwritten{p}"), "alarms"),
                 (f"{ALARM_JOB} p{p}", p, flink("job", p, "job", "--keyspace", f"bench_{run_id}_{p}"), "alarms")]
         contenders += pair * spec.rounds  # each run reads the topics anew: its consumer group is its own
-    peer_args = ["--topics", ",".join(topics), "--expected", str(total)]
+    peer_args = ["--bootstrap", bootstrap, "--topics", ",".join(topics), "--expected", str(total)]
     if spec.quix:
         contenders.append(("Quix Streams (exactly-once)", 1,
                            [str(quix_python(cfg.cache_dir)), "bench/quix_baseline.py", *peer_args,
