@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import client_settings, ensure_topics
@@ -84,6 +84,25 @@ def latest_checkpoint(directory: Path) -> Path | None:
     return max(done, key=lambda p: (p.stat().st_mtime, int(p.name.split("-")[1])), default=None)
 
 
+# A broker that has just started answers these while it loads its consumer-offsets partitions.
+_COORDINATOR_NOT_READY = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                          KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
+def _committed(consumer: Consumer, partitions: list[TopicPartition], wait_s: float = 60.0) -> list[TopicPartition]:
+    """The group's committed offsets of `partitions`, asked again while the group coordinator is not ready (CI
+    saw NOT_COORDINATOR for the first job on a freshly formatted broker)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return consumer.committed(partitions, timeout=10)
+        except KafkaException as err:
+            if err.args[0].code() not in _COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                raise
+            log.info("the group coordinator is not ready yet (%s); asking again", err.args[0].name())
+            time.sleep(0.5)
+
+
 def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
     """Records in `topics` after the group's committed offsets (all of them for a new group)."""
     consumer = Consumer(client_settings(bootstrap, **{"group.id": group}))
@@ -91,7 +110,7 @@ def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
         metadata = consumer.list_topics(timeout=10)
         partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
         total = 0
-        for tp in consumer.committed(partitions, timeout=10):
+        for tp in _committed(consumer, partitions):
             low, high = consumer.get_watermark_offsets(tp, timeout=10)
             total += high - (tp.offset if tp.offset >= 0 else low)
         return total

@@ -49,7 +49,9 @@ def test_cpu_counts_from_ready_to_the_report_and_includes_the_contenders_childre
     outcome = run_measured(_contender(body), drive=drive, servers={"server": busy_server.pid})
     cpu = outcome.cpu_seconds
     assert outcome.report == {"events": 1}
-    assert 0.75 <= cpu["contender"] < 1.2, cpu
+    # 0.8 s counted, less what the meter cannot see of the child: it counts an ended process as its last
+    # 0.25 s sample saw it (bench.measure._cpu), so up to 0.25 s of the child's CPU may be missing.
+    assert 0.55 <= cpu["contender"] < 1.2, cpu
     assert 0.55 <= cpu["server"] < 0.8, cpu
     assert cpu["idle"] >= 0 and cpu["seconds"] > 0
 
