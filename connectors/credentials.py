@@ -26,6 +26,7 @@ KAFKA_ADMIN = "admin"
 CASSANDRA_ROLES = ("admin", "writer", "reader")
 # The Kafka classes inside Flink's shaded SQL connector jar.
 FLINK_SCRAM_LOGIN = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule"
+FLINK_PLAIN_LOGIN = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
 class CredentialsError(RuntimeError):
@@ -36,6 +37,7 @@ class CredentialsError(RuntimeError):
 class Login:
     username: str
     password: str
+    mechanism: str = SCRAM_MECHANISM  # the stack's Kafka super user logs in with PLAIN (stack/conf)
 
     def __repr__(self) -> str:  # never a password in a log line or a traceback
         return f"Login({self.username!r}, password=***)"
@@ -84,7 +86,7 @@ def load(path: Path | None = None) -> Credentials:
     try:
         kafka, cassandra = raw.get("kafka") or {}, raw.get("cassandra") or {}
         return Credentials(
-            kafka_admin=Login(**kafka["admin"]) if kafka else None,
+            kafka_admin=Login(**kafka["admin"], mechanism="PLAIN") if kafka else None,
             job_secret=kafka.get("job_secret", ""),
             controller=Login(**kafka["controller"]) if kafka.get("controller") else None,
             cassandra={role: Login(**cassandra[role]) for role in cassandra})
@@ -119,7 +121,7 @@ def kafka_client_settings(login: Login | None) -> dict[str, str]:
     """confluent-kafka settings that authenticate as `login` (none for a broker without authentication)."""
     if login is None:
         return {}
-    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": SCRAM_MECHANISM,
+    return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": login.mechanism,
             "sasl.username": login.username, "sasl.password": login.password}
 
 
@@ -127,8 +129,9 @@ def flink_kafka_options(login: Login | None) -> dict[str, str]:
     """Options of a Flink SQL Kafka table that authenticate as `login`."""
     if login is None:
         return {}
-    return {"properties.security.protocol": "SASL_PLAINTEXT", "properties.sasl.mechanism": SCRAM_MECHANISM,
-            "properties.sasl.jaas.config": scram_jaas(login, FLINK_SCRAM_LOGIN)}
+    module = FLINK_SCRAM_LOGIN if login.mechanism == SCRAM_MECHANISM else FLINK_PLAIN_LOGIN
+    return {"properties.security.protocol": "SASL_PLAINTEXT", "properties.sasl.mechanism": login.mechanism,
+            "properties.sasl.jaas.config": scram_jaas(login, module)}
 
 
 def scram_jaas(login: Login, module: str = "org.apache.kafka.common.security.scram.ScramLoginModule") -> str:
