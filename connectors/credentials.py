@@ -131,11 +131,12 @@ def flink_kafka_options(login: Login | None) -> dict[str, str]:
         return {}
     module = FLINK_SCRAM_LOGIN if login.mechanism == SCRAM_MECHANISM else FLINK_PLAIN_LOGIN
     return {"properties.security.protocol": "SASL_PLAINTEXT", "properties.sasl.mechanism": login.mechanism,
-            "properties.sasl.jaas.config": scram_jaas(login, module)}
+            "properties.sasl.jaas.config": jaas_line(login, module)}
 
 
-def scram_jaas(login: Login, module: str = "org.apache.kafka.common.security.scram.ScramLoginModule") -> str:
-    """A JAAS line for a SCRAM login; the names and passwords made here hold no quote or backslash."""
+def jaas_line(login: Login, module: str) -> str:
+    """A JAAS line logging in as `login` with the login `module` (SCRAM or PLAIN); the names and passwords made
+    here hold no quote or backslash."""
     for value in (login.username, login.password):
         if '"' in value or "\\" in value:
             raise CredentialsError(f"Kafka login {login.username!r}: a quote or backslash cannot stand in JAAS")

@@ -110,10 +110,11 @@ def ensure_principal(bootstrap: str, principal: str, password: str, grants: Iter
 def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str, group: str,
                   transactional_prefix: str) -> Login | None:
     """Make the job's principal with its grants (idempotent) and return its login (derived, not stored)."""
-    if credentials.current().kafka_admin is None:
+    configured = credentials.current()
+    if configured.kafka_admin is None:
         return None  # a broker without authentication
     principal = job_principal(job, tenants, group)
-    login = credentials.current().job_login(principal)
+    login = configured.job_login(principal)
     ensure_principal(bootstrap, principal, login.password,
                      job_grants(tenants, stream, group, transactional_prefix))
     return login

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from connectors.credentials import FLINK_SCRAM_LOGIN, Login, scram_jaas
+from connectors.credentials import FLINK_SCRAM_LOGIN, Login, jaas_line
 from connectors.kafka_access import job_principal
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import flow_aggregates_job
@@ -290,7 +290,7 @@ def test_a_sink_option_value_not_the_jobs_own_is_refused(old, new, says):
 def test_a_login_other_than_the_jobs_own_scram_login_is_refused_without_showing_the_password(jaas, says):
     job = app_job()
     job, settings, statements = planned(job, with_login(job, RunSettings()))
-    own = scram_jaas(settings.kafka_login, FLINK_SCRAM_LOGIN).replace("'", "''")
+    own = jaas_line(settings.kafka_login, FLINK_SCRAM_LOGIN).replace("'", "''")
     hostile = splice(statements, SOURCE, own, jaas.replace("'", "''"))
     message = refusal(job, settings, hostile)
     assert "table `app_peaks__source`: option 'properties.sasl.jaas.config'" in message and says in message
@@ -301,7 +301,7 @@ def test_a_refusal_next_to_a_login_does_not_show_its_password():
     """Refusals reach the tenant (an app's status), and the job's password must not."""
     job = app_job()
     job, settings, statements = planned(job, with_login(job, RunSettings()))
-    own = scram_jaas(settings.kafka_login, FLINK_SCRAM_LOGIN)
+    own = jaas_line(settings.kafka_login, FLINK_SCRAM_LOGIN)
     for mark in ("/* */ ", "; ", "\u00a0"):
         hostile = splice(statements, SOURCE, f"'properties.sasl.jaas.config' = '{own}'",
                          f"{mark}'properties.sasl.jaas.config' = 'password=\"s3cret\";'")
