@@ -16,12 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from bench.handwritten import handwritten_alarm_rate
 from bench.measure import READY
 from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from connectors.kafka import client_settings
+from connectors.kafka import group_consumer
 from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
@@ -80,7 +80,7 @@ def skip_earlier_results(bootstrap: str, topics: list[str], group: str) -> None:
     """Commit `group`'s offsets at the end of `topics`, so that a results writer of that group copies only
     what comes next. The bench's runs of one job share its tenants' results topics: without this, the p2
     run's writer also copied the p1 run's results (twice the rows written, bench 2c773c)."""
-    consumer = Consumer(client_settings(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+    consumer = group_consumer(bootstrap, group, **{"enable.auto.commit": False})
     try:
         listed = consumer.list_topics(timeout=10).topics
         ends = [TopicPartition(topic, p, consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1])

@@ -36,7 +36,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
-from connectors.kafka import admin_client, client_settings
+from connectors.kafka import admin_client, client_settings, group_consumer
 from schemas import codec
 from submit.simulate import NO_THRESHOLD, SimulationSpec, flow_readings
 
@@ -355,7 +355,7 @@ class CommitWatcher(_Watcher):
     def __init__(self, bootstrap: str, group: str, partitions: list[TopicPartition], every_s: float = 0.25) -> None:
         super().__init__("latency-commits")
         self.every_s = every_s
-        self.consumer = Consumer(client_settings(bootstrap, **{"group.id": group, "enable.auto.commit": False}))
+        self.consumer = group_consumer(bootstrap, group, **{"enable.auto.commit": False})
         self.partitions = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
         self.history = CommitHistory()
         self._thread.start()

@@ -105,15 +105,16 @@ def producer(bootstrap: str, login: Login | None = None, **settings: object) -> 
     return Producer(client_settings(bootstrap, login, **{"enable.idempotence": True, "linger.ms": 20, **settings}))
 
 
-def consumer(bootstrap: str, group: str, login: Login | None = None, **settings: object) -> Consumer:
+def group_consumer(bootstrap: str, group: str, login: Login | None = None, **settings: object) -> Consumer:
     """A consumer in `group` with the client's defaults (read_uncommitted, auto commit) unless `settings` say."""
     return Consumer(client_settings(bootstrap, login, **{"group.id": group, **settings}))
 
 
 def committed_consumer(bootstrap: str, group: str, login: Login | None = None, **settings: object) -> Consumer:
     """A consumer that sees only records of committed transactions."""
-    return consumer(bootstrap, group, login, **{"auto.offset.reset": "earliest", "isolation.level": "read_committed",
-                                                 "enable.auto.commit": False, **settings})
+    return group_consumer(bootstrap, group, login, **{"auto.offset.reset": "earliest",
+                                                       "isolation.level": "read_committed", "enable.auto.commit": False,
+                                                       **settings})
 
 
 def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float = 3.0,

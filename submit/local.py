@@ -12,7 +12,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.flink import CheckpointSettings, streaming_table_env
-from connectors.kafka import client_settings, ensure_topics
+from connectors.kafka import ensure_topics, group_consumer
 from connectors.results import ResultsWriter, ResultTable
 from jobs.pipeline import Job, RunSettings, authorized, execute
 from stack.config import StackConfig
@@ -105,7 +105,7 @@ def _committed(consumer: Consumer, partitions: list[TopicPartition], wait_s: flo
 
 def pending_records(bootstrap: str, topics: list[str], group: str) -> int:
     """Records in `topics` after the group's committed offsets (all of them for a new group)."""
-    consumer = Consumer(client_settings(bootstrap, **{"group.id": group}))
+    consumer = group_consumer(bootstrap, group)
     try:
         metadata = consumer.list_topics(timeout=10)
         partitions = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer, TopicPartition
 
-from connectors.kafka import admin_client, client_settings, delete_groups, delete_topics, ensure_topics, read_all
+from connectors.kafka import (
+    admin_client,
+    client_settings,
+    delete_groups,
+    delete_topics,
+    ensure_topics,
+    group_consumer,
+    read_all,
+)
 
 
 def test_read_committed_consumer_sees_committed_records_and_never_aborted_ones(stack, unique):
@@ -47,7 +55,7 @@ def test_delete_topics_and_groups_take_exactly_the_accepted_ones(stack, unique):
     doomed, kept = [f"del-{unique}.a", f"del-{unique}.b"], f"keep-{unique}"
     ensure_topics(bootstrap, [*doomed, kept])
     for group in (f"del-{unique}-g", f"keep-{unique}-g"):
-        consumer = Consumer(client_settings(bootstrap, **{"group.id": group}))
+        consumer = group_consumer(bootstrap, group)
         consumer.commit(offsets=[TopicPartition(kept, 0, 0)], asynchronous=False)
         consumer.close()
 

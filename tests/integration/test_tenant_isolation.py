@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 
 from connectors.cassandra import connect
-from connectors.kafka import admin_client, client_settings, ensure_topics, read_all
+from connectors.kafka import admin_client, ensure_topics, group_consumer, read_all
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings
 from schemas import codec
@@ -31,7 +31,7 @@ def test_job_of_tenant_a_touches_nothing_of_tenant_b(stack, unique, tmp_path):
     topics = admin_client(bootstrap).list_topics(timeout=10).topics
     assert sorted(t for t in topics if t.startswith(b)) == [f"{b}.sensors.alarms"]  # nothing of B's created
     assert read_all(bootstrap, [f"{a}.results.alarm_rate"], f"iso-{unique}")  # A's job did produce results
-    consumer = Consumer(client_settings(bootstrap, **{"group.id": job.default_group}))
+    consumer = group_consumer(bootstrap, job.default_group)
     committed = consumer.committed([TopicPartition(f"{b}.sensors.alarms", p) for p in range(2)], timeout=10)
     consumer.close()
     assert all(tp.offset < 0 for tp in committed), "A's job committed offsets on B's topic"
