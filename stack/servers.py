@@ -81,11 +81,8 @@ def _kafka_launch(cfg: StackConfig) -> Launch:
     java = [_java(), f"-Dlog4j2.configurationFile={log4j}", "-cp", f"{lib}/*"]
     if not (data / "meta.properties").exists():
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        # The super user's SCRAM credential is written into the metadata log as it is formatted: the
-        # broker needs it to authenticate its own inter-broker requests before any client could add it.
         subprocess.run([*java, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
-                        "-c", str(props), "--standalone", "--add-scram",
-                        f"{credentials.SCRAM_MECHANISM}=[name={admin.username},password={admin.password}]"],
+                        "-c", str(props), "--standalone"],
                        check=True, capture_output=True, stdin=subprocess.DEVNULL)
         (data / AUTH_MARKER).touch()
     heap = cfg.kafka.heap
