@@ -24,11 +24,11 @@ from confluent_kafka.admin import (
     AclBindingFilter,
     AclOperation,
     AclPermissionType,
+    AdminClient,
     ResourcePatternType,
     ResourceType,
     ScramCredentialInfo,
     ScramMechanism,
-    UserScramCredentialDeletion,
     UserScramCredentialUpsertion,
 )
 
@@ -100,11 +100,15 @@ def job_grants(tenants: Sequence[str], stream: str, group: str, transactional_pr
 def ensure_principal(bootstrap: str, principal: str, password: str, grants: Iterable[Grant]) -> None:
     """Upsert the principal's SCRAM credential (the broker keeps a salted hash) and add its grants."""
     admin = admin_client(bootstrap)
+    _set_password(admin, principal, password)
+    bindings = [g.binding(principal) for g in grants]
+    _settle(admin.create_acls(bindings, request_timeout=30), f"add the ACLs of {principal}")
+
+
+def _set_password(admin: AdminClient, principal: str, password: str) -> None:
     upsert = UserScramCredentialUpsertion(principal, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512,
                                                                          SCRAM_ITERATIONS), password.encode())
     _settle(admin.alter_user_scram_credentials([upsert]), f"set the SCRAM credential of {principal}")
-    bindings = [g.binding(principal) for g in grants]
-    _settle(admin.create_acls(bindings, request_timeout=30), f"add the ACLs of {principal}")
 
 
 def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str, group: str,
@@ -128,19 +132,18 @@ def create_tenant(bootstrap: str, tenant: str) -> Login:
 
 
 def delete_principal(bootstrap: str, principal: str) -> int:
-    """Remove the principal's SCRAM credential and every ACL naming it; the count of ACLs removed."""
+    """Remove every ACL naming the principal and revoke its password; the count of ACLs removed.
+
+    The password is revoked by overwriting the SCRAM credential with a random secret nobody holds, not
+    by deleting it: Kafka 4.1's broker replays its metadata log at start-up into one ScramDelta, whose
+    apply() drops the whole mechanism when a removal empties it and then files the remaining users into
+    the dropped map, so a broker restart after any deletion could forget every tenant's credential."""
     admin = admin_client(bootstrap)
     everything = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{principal}", None,
                                   AclOperation.ANY, AclPermissionType.ANY)
     removed = _settle(admin.delete_acls([everything], request_timeout=30), f"delete the ACLs of {principal}")
-    removed = list(removed.values())
-    deletion = UserScramCredentialDeletion(principal, ScramMechanism.SCRAM_SHA_512)
-    try:
-        _settle(admin.alter_user_scram_credentials([deletion]), f"delete the SCRAM credential of {principal}")
-    except AccessError as err:
-        if "does not exist" not in str(err):  # gone already: what was asked
-            raise
-    return sum(len(found) for found in removed)
+    _set_password(admin, principal, secrets.token_urlsafe(32))
+    return sum(len(found) for found in removed.values())
 
 
 def principals(bootstrap: str) -> list[str]:

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from connectors import kafka_access
 from stack import control, processes
 from stack.servers import SERVERS
+from tests.integration.test_credentials import login_error
 
 CLI = [sys.executable, "-m", "submit.cli"]
 pytestmark = pytest.mark.stack_lifecycle
@@ -61,6 +63,25 @@ def test_server_killed_by_signal_9_shows_down_and_up_brings_it_back(stack):
     status = _cli("stack", "status")
     assert status.returncode == 0, status.stdout
     assert processes.load_record(stack.run_dir, "ferretdb").pid != record.pid
+
+
+def test_tenant_credentials_survive_a_broker_restart_after_a_tenant_was_deleted(stack, unique):
+    bootstrap = stack.kafka.bootstrap
+    kept = kafka_access.create_tenant(bootstrap, f"keep{unique}")
+    deleted = kafka_access.create_tenant(bootstrap, f"gone{unique}")
+    kafka_access.delete_principal(bootstrap, deleted.username)
+    record = processes.load_record(stack.run_dir, "kafka")
+    os.kill(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while record.alive() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+    up = _cli("stack", "up")
+    assert up.returncode == 0, up.stderr
+    assert processes.load_record(stack.run_dir, "kafka").pid != record.pid
+    assert login_error(bootstrap, kept) is None  # the restarted broker still knows the kept tenant's password
+    assert login_error(bootstrap, deleted) is not None
+    kafka_access.delete_principal(bootstrap, kept.username)
 
 
 def test_down_stops_every_server_and_leaves_no_process(stack):
