@@ -124,6 +124,22 @@ def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str,
     return login
 
 
+DASHBOARD_PRINCIPAL = "dashboard"
+
+
+def authorize_dashboard(bootstrap: str) -> Login | None:
+    """The dashboard server's principal (idempotent): it reads every topic and writes none, and assigns
+    partitions itself (no consumer group); its login is derived, not stored. (ACLs cannot say "every
+    tenant's results, alerts, dead letters and late records", so it may read sensor topics too.)"""
+    configured = credentials.current()
+    if configured.kafka_admin is None:
+        return None  # a broker without authentication
+    login = configured.job_login(DASHBOARD_PRINCIPAL)
+    ensure_principal(bootstrap, login.username, login.password,
+                     [Grant("topic", "*", "read")])
+    return login
+
+
 def create_tenant(bootstrap: str, tenant: str) -> Login:
     """A tenant's principal with a new random password (shown once; the broker keeps only its hash)."""
     login = Login(tenant_principal(tenant), secrets.token_urlsafe(24))

@@ -83,6 +83,8 @@ class RangeQuery:
     end_ms: int | None
     aggregate: Aggregate | None = None
     limit: int | None = None
+    # The clustering values of the last row of the previous page: this page starts after that row.
+    page_after: tuple[object, ...] | None = None
 
     @property
     def time_column(self) -> str:
@@ -92,7 +94,10 @@ class RangeQuery:
         """One SELECT with a bound parameter for every value (the driver binds epoch milliseconds)."""
         where = [f"{column} = ?" for column, _ in self.partition]
         params: list[object] = [value for _, value in self.partition]
-        if self.start_ms is not None:
+        if self.page_after is not None:  # a tuple bound, as CQL has it for a row of several clustering columns
+            where.append(f"({', '.join(self.table.clustering)}) > ({', '.join('?' * len(self.page_after))})")
+            params.extend(self.page_after)
+        elif self.start_ms is not None:
             where.append(f"{self.time_column} >= ?")
             params.append(self.start_ms)
         if self.end_ms is not None:

@@ -17,6 +17,7 @@ from connectors.cassandra import CassandraUnavailableError
 from connectors.kafka import ensure_topics, parse_partition_offsets
 from connectors.metadata import MetadataStore, MetadataUnavailableError
 from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, ResultTable, read_windows
+from dashboard.server import add_serve_command
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings
@@ -487,6 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                             help="database name (default tenantstream)")
 
     _add_query_command(commands)
+    add_serve_command(commands)
 
     latency = LatencySpec()
     bench = commands.add_parser(

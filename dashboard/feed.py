@@ -1,0 +1,274 @@
+"""The server's one Kafka consumer and the hub that fans its records out to the connected pages.
+
+One consumer per server process reads the committed records (read_committed) of every tenant's results,
+alerts, dead-letter and late topics by pattern, and the hub hands each record to the connections of the
+tenant its TOPIC names (the payload's tenant field is never trusted for routing), and to operators.
+The consumer starts LOOKBACK_MS before the server's start and the hub keeps the window rows it read in
+that span: rows committed but not yet copied into Cassandra by the results writer, which a resuming
+page must still receive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+
+from connectors.credentials import Login
+from connectors.kafka import committed_consumer
+from connectors.results import ResultTable
+from dashboard.operations import JOB_OF_TABLE, job_of_source
+from jobs.tables import RESULT_TABLES
+from schemas import codec
+from schemas.codec import DecodeError
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_MS = 5 * 60_000
+RATE_SPAN_S = 60.0
+DISCOVER_S = 5.0
+# The results topic suffix of each result table: `<tenant>.results.<suffix>` (a table's own topic, else its job's).
+RESULT_TOPICS: dict[str, ResultTable] = {"alarm_rate": RESULT_TABLES["alarm_rate"],
+                                         "flow": RESULT_TABLES["flow_aggregates"],
+                                         "health": RESULT_TABLES["sensor_health"],
+                                         "silence": RESULT_TABLES["sensor_silence"]}
+TOPIC_PATTERN = r"^[A-Za-z0-9_-]+\.(results\.[A-Za-z0-9_-]+|alerts|deadletter|late)$"
+_DIVERTED = {"alerts": ("alert", "alert.v1"), "deadletter": ("deadletter", "dead_letter.v1"),
+             "late": ("late", "dead_letter.v1")}
+
+
+def primary_key(table: ResultTable, row: dict) -> tuple:
+    """A row's identity in its table (every primary-key column, tenant first): the dedup key."""
+    return tuple(row[c] for c in (*table.partition_key, *table.clustering))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One record of a tenant, decoded, and its frame as sent to a page."""
+
+    tenant: str
+    kind: str  # window, alert, deadletter or late
+    table: ResultTable | None  # of a window
+    row: dict
+    committed_ms: int
+    frame: str
+
+    @property
+    def key(self) -> tuple | None:
+        return primary_key(self.table, self.row) if self.table is not None else None
+
+
+def window_frame(tenant: str, table: ResultTable, row: dict, committed_ms: int | None, source: str) -> str:
+    return json.dumps({"type": "window", "tenant": tenant, "table": table.name, "row": row,
+                       "committed_ms": committed_ms, "source": source}, separators=(",", ":"))
+
+
+def decode(topic: str, value: bytes | None, committed_ms: int) -> Event | None:
+    """The event of a record of `topic`, or None for a topic the dashboard does not show or a record that
+    does not decode or names another tenant than its topic's (logged)."""
+    tenant, _, rest = topic.partition(".")
+    kind, _, suffix = rest.partition(".")
+    table = RESULT_TOPICS.get(suffix) if kind == "results" else None
+    if table is None and rest not in _DIVERTED:
+        return None
+    try:
+        record = codec.decode(value, table.schema if table else _DIVERTED[rest][1], logical_types=False)
+    except DecodeError as err:
+        log.warning("skipped a record of %s: %s", topic, err)
+        return None
+    if record.get("tenant") != tenant:
+        log.warning("skipped a record of %s naming tenant %r", topic, record.get("tenant"))
+        return None
+    if table is not None:
+        return Event(tenant, "window", table, record, committed_ms,
+                     window_frame(tenant, table, record, committed_ms, "live"))
+    kind = _DIVERTED[rest][0]
+    if "payload" in record:  # a dead letter's bytes are not the page's to show: their size is
+        record["payload_bytes"] = len(record.pop("payload") or b"")
+    record.pop("tenant")
+    return Event(tenant, kind, None, record, committed_ms, json.dumps(
+        {"type": kind, "tenant": tenant, "row": record, "committed_ms": committed_ms}, separators=(",", ":")))
+
+
+class Connection:
+    """A page's WebSocket as the hub sees it: what it may see, and its queue of frames.
+
+    Until `go_live` it buffers its events (a resume is loading history meanwhile); then frames queue up
+    for its sender, and one that falls QUEUE_LIMIT frames behind is marked `overrun` and closed.
+    """
+
+    QUEUE_LIMIT = 10_000
+
+    def __init__(self, tenant: str | None) -> None:
+        self.tenant = tenant  # None: an operator's, every tenant
+        self.queue: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        self.buffer: list[Event] | None = []
+        self.overrun = asyncio.Event()
+
+    def offer(self, event: Event) -> None:
+        if self.buffer is not None:
+            self.buffer.append(event)
+        else:
+            self.send(event.frame, event.committed_ms)
+
+    def send(self, frame: str, committed_ms: int | None = None) -> None:
+        if self.queue.qsize() >= self.QUEUE_LIMIT:
+            self.overrun.set()
+            return
+        self.queue.put_nowait((frame, committed_ms))
+
+    def go_live(self, sent: set[tuple]) -> None:
+        """Send the buffered events, less the windows whose key is in `sent` (sent as history), then
+        follow live."""
+        buffered, self.buffer = self.buffer or [], None
+        for event in buffered:
+            if event.key is None or event.key not in sent:
+                self.send(event.frame, event.committed_ms)
+
+
+@dataclass
+class TenantFigures:
+    """What the server saw of a tenant since it started (its look-back included), by job."""
+
+    times: dict[str, deque] = field(default_factory=lambda: defaultdict(deque))  # job -> results' arrival (s)
+    results_total: Counter = field(default_factory=Counter)  # job -> results
+    dead_letters: Counter = field(default_factory=Counter)  # (job, reason) -> records
+    late: Counter = field(default_factory=Counter)  # job -> records
+
+    def rate(self, job: str) -> float:
+        """Results a second over the last RATE_SPAN_S."""
+        return len(self.times.get(job, ())) / RATE_SPAN_S
+
+
+class Hub:
+    """Lives on the event loop: the connections by tenant, the recent window rows, the figures."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str | None, set[Connection]] = defaultdict(set)
+        self.recent: dict[tuple[str, str], dict[tuple, tuple[dict, int]]] = defaultdict(dict)
+        self.figures: dict[str, TenantFigures] = defaultdict(TenantFigures)
+        self.ready = asyncio.Event()  # set once the consumer has read its look-back
+        self.on_event: Callable[[Event], None] = lambda event: None
+
+    def add(self, connection: Connection) -> None:
+        self.connections[connection.tenant].add(connection)
+
+    def remove(self, connection: Connection) -> None:
+        self.connections[connection.tenant].discard(connection)
+
+    def count(self) -> int:
+        return sum(len(c) for c in self.connections.values())
+
+    def publish(self, events: Iterable[Event]) -> None:
+        now = time.time()
+        for event in events:
+            self._remember(event, now)
+            for connection in (*self.connections.get(event.tenant, ()), *self.connections.get(None, ())):
+                connection.offer(event)
+            self.on_event(event)
+        self._forget(now)
+
+    def _remember(self, event: Event, now: float) -> None:
+        figures = self.figures[event.tenant]
+        if event.kind == "window":
+            self.recent[(event.tenant, event.table.name)][event.key] = (event.row, event.committed_ms)
+            job = JOB_OF_TABLE[event.table.name]
+            figures.times[job].append(now)
+            figures.results_total[job] += 1
+        elif event.kind == "deadletter":
+            figures.dead_letters[(job_of_source(event.row["source_topic"]), event.row["reason"])] += 1
+        elif event.kind == "late":
+            figures.late[job_of_source(event.row["source_topic"])] += 1
+
+    def _forget(self, now: float) -> None:
+        """Drop recent rows older than the look-back and result times older than the rate's span."""
+        oldest = now * 1000 - LOOKBACK_MS
+        for rows in self.recent.values():
+            for key in [k for k, (_, committed) in rows.items() if committed < oldest]:
+                del rows[key]
+        for figures in self.figures.values():
+            for times in figures.times.values():
+                while times and times[0] < now - RATE_SPAN_S:
+                    times.popleft()
+
+    def recent_rows(self, tenant: str, table: str, since_ms: int | None) -> list[dict]:
+        """The recent rows of a tenant's table whose time is at or after `since_ms` (all for None)."""
+        rows = self.recent.get((tenant, table), {})
+        column = RESULT_TABLES[table].clustering[0]
+        return [row for row, _ in rows.values() if since_ms is None or row[column] >= since_ms]
+
+
+class Feed:
+    """The consumer thread: reads the matching topics from LOOKBACK_MS ago and publishes batches onto the loop;
+    looks for new topics (a new tenant's) every DISCOVER_S seconds."""
+
+    def __init__(self, bootstrap: str, login: Login | None, hub: Hub, loop: asyncio.AbstractEventLoop,
+                 tenant_pattern: str = "") -> None:
+        self.bootstrap, self.login, self.hub, self.loop = bootstrap, login, hub, loop
+        self.group = f"tenantstream-dashboard.{uuid.uuid4().hex[:12]}"  # never joined: librdkafka wants one
+        self.pattern = re.compile(TOPIC_PATTERN if not tenant_pattern else TOPIC_PATTERN.replace(
+            "[A-Za-z0-9_-]+", f"(?:{tenant_pattern})", 1))
+        self.assigned: set[tuple[str, int]] = set()
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="dashboard-feed", daemon=True)
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=10)
+
+    def _assign_new(self, consumer: Consumer) -> None:
+        """Assign the partitions of matching topics not read yet, each from the first record of the look-back
+        (its end if none). Assigned by hand, not subscribed: a rebalance would move every partition back."""
+        topics = consumer.list_topics(timeout=10).topics
+        new = [TopicPartition(name, p) for name, meta in topics.items() if self.pattern.match(name)
+               for p in meta.partitions if (name, p) not in self.assigned]
+        if not new:
+            return
+        since = int(time.time() * 1000) - LOOKBACK_MS
+        found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, since) for p in new], timeout=10)
+        consumer.incremental_assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_END)
+                                     for p in found])
+        self.assigned.update((p.topic, p.partition) for p in new)
+
+    def _run(self) -> None:
+        consumer = committed_consumer(self.bootstrap, self.group, self.login, **{"fetch.wait.max.ms": 50})
+        discovered = 0.0
+        try:
+            while not self._stop.is_set():
+                if time.monotonic() - discovered > DISCOVER_S:
+                    self._assign_new(consumer)
+                    discovered = time.monotonic()
+                messages = consumer.consume(1000, timeout=0.1) if self.assigned else []
+                events = []
+                for msg in messages:
+                    if msg.error():
+                        log.warning("dashboard feed: %s", msg.error())
+                        continue
+                    event = decode(msg.topic(), msg.value(), msg.timestamp()[1])
+                    if event is not None:
+                        events.append(event)
+                if events:
+                    self.loop.call_soon_threadsafe(self.hub.publish, events)
+                elif not messages and not self.hub.ready.is_set():
+                    self.loop.call_soon_threadsafe(self.hub.ready.set)
+                if not self.assigned:
+                    self._stop.wait(0.1)
+        except BaseException as err:
+            self.failure = err
+            log.exception("dashboard feed stopped")
+            raise
+        finally:
+            consumer.close()

@@ -1,0 +1,141 @@
+"""The WebSocket `/api/v1/stream`: live windows, alerts, dead letters and late records of the caller's tenant.
+
+A connection is registered with the hub before anything is read, so every event from then on is
+buffered; the resume's history (Cassandra, and the hub's recent rows not yet there) is sent next, then
+the buffer less the windows the history already held (by primary key), then live events. Read together
+with the page's dedup by the same key (PROTOCOL.md), nothing is missed and nothing held twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from dashboard.app import State, authenticate, own_origin
+from dashboard.feed import Connection, primary_key, window_frame
+from dashboard.tokens import Principal
+from jobs.tables import RESULT_TABLES
+
+MAX_FRAME = 4096
+RESUME_WAIT_S = 30.0
+RECHECK_S = 30.0  # how often a connection asks whether its session is still live
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+class FrameError(Exception):
+    """The client sent a frame the protocol does not allow; the message is the close reason."""
+
+    def __init__(self, reason: str, code: int = 1008) -> None:
+        super().__init__(reason)
+        self.code = code
+
+
+def parse_resume(frame: dict) -> tuple[dict[str, int], bool]:
+    """(after per table, whether to send the whole history of the tables not named) of a resume frame."""
+    if frame.get("type") != "resume":
+        raise FrameError('the first frame is {"type": "resume", "after": {...}}')
+    extra = set(frame) - {"type", "after", "history"}
+    if extra:
+        raise FrameError(f"resume has no field {sorted(extra)[0][:40]!r}")
+    after, history = frame.get("after", {}), frame.get("history", True)
+    if not isinstance(after, dict) or not isinstance(history, bool):
+        raise FrameError("resume: after is an object of table: epoch milliseconds, history true or false")
+    for table, ms in after.items():
+        if table not in RESULT_TABLES:
+            raise FrameError(f"resume: no table {table[:40]!r}")
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= LAST_MS:
+            raise FrameError(f"resume: after[{table}] is epoch milliseconds from 0 to {LAST_MS}")
+    return after, history
+
+
+def parse_frame(message: dict) -> dict:
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    text = message.get("text")
+    if text is None:
+        raise FrameError("frames are JSON text, not binary")
+    if len(text) > MAX_FRAME:
+        raise FrameError(f"a frame is at most {MAX_FRAME} bytes", 1009)
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise FrameError("a frame is a JSON object") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError('a frame is a JSON object with a "type"')
+    return frame
+
+
+async def _send_loop(websocket: WebSocket, connection: Connection, state: State) -> None:
+    while True:
+        frame, committed_ms = await connection.queue.get()
+        if connection.overrun.is_set():
+            await websocket.close(1013, "the page fell too far behind; reconnect and resume")
+            return
+        await websocket.send_text(frame)
+        if committed_ms is not None:
+            state.metrics.push_delay.observe(max(0.0, time.time() - committed_ms / 1000))
+
+
+async def _resume(state: State, principal: Principal, connection: Connection, after: dict[str, int],
+                  history: bool) -> dict[str, int]:
+    """Send the history the resume asks for, then the buffer less what it held; rows sent per table."""
+    await asyncio.wait_for(state.hub.ready.wait(), RESUME_WAIT_S)
+    sent: set[tuple] = set()
+    counts: dict[str, int] = {}
+    for tenant in await state.visible(principal):
+        for name, table in sorted(RESULT_TABLES.items()):
+            if name not in after and not history:
+                continue
+            since = after.get(name)
+            rows = {primary_key(table, row): row for row in await run_in_threadpool(state.reader.since, table,
+                                                                                       tenant, since)}
+            rows.update((primary_key(table, row), row) for row in state.hub.recent_rows(tenant, name, since))
+            for key, row in sorted(rows.items(), key=lambda item: item[1][table.clustering[0]]):
+                connection.send(window_frame(tenant, table, row, None, "history"))
+                sent.add(key)
+            counts[name] = counts.get(name, 0) + len(rows)
+    connection.go_live(sent)
+    return counts
+
+
+async def stream(websocket: WebSocket) -> None:
+    state: State = websocket.app.state.dashboard
+    principal = await authenticate(state, websocket)
+    if principal is None or websocket.headers.get("origin") != own_origin(websocket):
+        await websocket.close(1008)  # before accept: the handshake is refused with HTTP 403
+        return
+    await websocket.accept()
+    connection = Connection(None if principal.operator else principal.tenant)
+    state.hub.add(connection)
+    state.metrics.clients.inc()
+    sender = asyncio.create_task(_send_loop(websocket, connection, state))
+    try:
+        message = await asyncio.wait_for(websocket.receive(), RESUME_WAIT_S)
+        after, history = parse_resume(parse_frame(message))
+        counts = await _resume(state, principal, connection, after, history)
+        connection.send(json.dumps({"type": "synced", "rows": counts}))
+        while True:
+            try:
+                message = await asyncio.wait_for(websocket.receive(), RECHECK_S)
+            except TimeoutError:
+                if not await run_in_threadpool(state.tokens.still_live, principal):
+                    raise FrameError("the session ended") from None
+                continue
+            frame = parse_frame(message)
+            if frame["type"] != "ping":
+                raise FrameError(f"after resume a client sends only ping, not {frame['type'][:40]!r}")
+            connection.send('{"type":"pong"}')
+    except FrameError as err:
+        await websocket.close(err.code, str(err))
+    except TimeoutError:
+        await websocket.close(1008, "no resume frame within 30 s")
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the page went away (RuntimeError: it did while the server was closing it)
+    finally:
+        state.hub.remove(connection)
+        state.metrics.clients.dec()
+        sender.cancel()
