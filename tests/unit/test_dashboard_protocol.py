@@ -1,0 +1,156 @@
+"""The dashboard's pure parts: routing by the topic's tenant, the resume's dedup, client frames, page tokens,
+token words, and the range query's keyset page. No server is involved."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+
+from dashboard.app import decode_page, encode_page
+from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode
+from dashboard.stream import FrameError, parse_frame, parse_resume
+from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
+from jobs.tables import RESULT_TABLES
+from operators.ranges import QueryError, RangeQuery, parse_query
+from schemas import codec
+
+T0 = 1767240000000
+
+
+def _result(tenant: str, start: int = T0, station: str = "S1") -> dict:
+    return {"tenant": tenant, "station_id": station, "datapoint_id": "D1", "window_start": start,
+            "window_end": start + 60_000, "fires": 1, "events": 2, "rate": 0.5}
+
+
+def test_every_result_table_has_its_results_topic():
+    assert sorted(t.name for t in RESULT_TOPICS.values()) == sorted(RESULT_TABLES)
+
+
+def test_a_record_is_routed_by_its_topic_and_refused_if_it_names_another_tenant():
+    ours = decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme")), 5)
+    assert (ours.tenant, ours.kind, ours.table.name, ours.committed_ms) == ("acme", "window", "alarm_rate", 5)
+    assert json.loads(ours.frame)["row"]["window_start"] == T0
+    assert decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("globex")), 5) is None
+    assert decode("acme.results.alarm_rate", b"\x00garbage", 5) is None
+    assert decode("acme.sensors.alarms", codec.encode("alarm_rate_result.v1", _result("acme")), 5) is None
+
+
+def test_a_dead_letter_frame_carries_the_payload_size_not_the_payload():
+    letter = {"tenant": "acme", "source_topic": "acme.sensors.alarms", "partition": 0, "offset": 7,
+              "kafka_timestamp": T0, "reason": "missing station_id", "payload": b"secret bytes"}
+    event = decode("acme.deadletter", codec.encode("dead_letter.v1", letter), 9)
+    frame = json.loads(event.frame)
+    assert frame["type"] == "deadletter" and frame["row"]["payload_bytes"] == len(b"secret bytes")
+    assert "secret" not in event.frame
+
+
+def test_the_hub_hands_an_event_only_to_its_tenant_and_operators():
+    async def run() -> tuple[Connection, Connection, Connection]:
+        hub, acme, globex, operator = Hub(), Connection("acme"), Connection("globex"), Connection(None)
+        for c in (acme, globex, operator):
+            hub.add(c)
+            c.go_live(set())
+        hub.publish([decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme")), 1)])
+        return acme, globex, operator
+
+    acme, globex, operator = asyncio.run(run())
+    assert (acme.queue.qsize(), globex.queue.qsize(), operator.queue.qsize()) == (1, 0, 1)
+
+
+def test_go_live_sends_the_buffer_less_the_windows_the_history_held():
+    async def run() -> list[dict]:
+        hub, connection = Hub(), Connection("acme")
+        hub.add(connection)
+        events = [decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", T0 + i)), 1)
+                  for i in range(3)]
+        hub.publish(events)
+        assert connection.queue.qsize() == 0  # buffered until the history is sent
+        connection.go_live({events[0].key, events[2].key})
+        hub.publish([decode("acme.results.alarm_rate",
+                            codec.encode("alarm_rate_result.v1", _result("acme", T0 + 9)), 1)])
+        return [json.loads(connection.queue.get_nowait()[0])["row"] for _ in range(connection.queue.qsize())]
+
+    assert [row["window_start"] for row in asyncio.run(run())] == [T0 + 1, T0 + 9]
+
+
+def test_recent_rows_keep_the_look_back_and_filter_by_time():
+    async def run() -> Hub:
+        hub = Hub()
+        hub.publish([decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", T0 + i)),
+                            committed) for i, committed in ((0, 1), (1, 10**15), (2, 10**15))])
+        return hub
+
+    hub = asyncio.run(run())
+    assert [r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", T0 + 2)] == [T0 + 2]
+    assert sorted(r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", None)) == [T0 + 1, T0 + 2]
+    assert hub.recent_rows("globex", "alarm_rate", None) == []
+
+
+@pytest.mark.parametrize(("frame", "reason"), [
+    ({"type": "ping"}, "the first frame is"),
+    ({"type": "resume", "after": {"nope": 1}}, "no table"),
+    ({"type": "resume", "after": {"alarm_rate": "1"}}, "epoch milliseconds"),
+    ({"type": "resume", "after": {"alarm_rate": True}}, "epoch milliseconds"),
+    ({"type": "resume", "after": {"alarm_rate": -1}}, "epoch milliseconds"),
+    ({"type": "resume", "after": [], "history": True}, "after is an object"),
+    ({"type": "resume", "history": "yes"}, "history true or false"),
+    ({"type": "resume", "tenant": "globex"}, "no field 'tenant'"),
+])
+def test_a_bad_resume_is_refused_with_its_reason(frame, reason):
+    with pytest.raises(FrameError, match=reason):
+        parse_resume(frame)
+
+
+def test_a_good_resume():
+    assert parse_resume({"type": "resume", "after": {"alarm_rate": T0}}) == ({"alarm_rate": T0}, True)
+    assert parse_resume({"type": "resume", "history": False}) == ({}, False)
+
+
+@pytest.mark.parametrize(("message", "code"), [
+    ({"type": "websocket.receive", "text": "not json"}, 1008),
+    ({"type": "websocket.receive", "text": "[1, 2]"}, 1008),
+    ({"type": "websocket.receive", "bytes": b"{}"}, 1008),
+    ({"type": "websocket.receive", "text": json.dumps({"type": "ping", "pad": "x" * 5000})}, 1009),
+])
+def test_a_malformed_or_oversized_frame_closes_with_its_code(message, code):
+    with pytest.raises(FrameError) as caught:
+        parse_frame(message)
+    assert caught.value.code == code
+
+
+def _query(table: str = "alarm_rate", **words) -> RangeQuery:
+    keys = {"alarm_rate": ["station_id=S1", "datapoint_id=D1"], "sensor_silence": ["sensor_id=H1"]}[table]
+    return parse_query(RESULT_TABLES, table, keyspace="ks", tenant="acme", keys=keys, **words)
+
+
+def test_a_page_token_round_trips_and_a_forged_one_is_refused():
+    query = _query("sensor_silence", after=str(T0))
+    token = encode_page(query, {"at": T0 + 5, "state": "silent", "sensor_id": "H1"})
+    assert decode_page(query, token) == (T0 + 5, "silent")
+    for forged in ("", "!!!", encode_page(_query(after=str(T0)), {"window_start": T0})):
+        with pytest.raises(QueryError, match="not a next_page"):
+            decode_page(query, forged)
+    with pytest.raises(QueryError, match="outside the query's range"):
+        decode_page(query, encode_page(query, {"at": T0 - 1, "state": "silent"}))
+
+
+def test_the_next_page_starts_after_the_last_row_of_the_one_before():
+    text, params = RangeQuery(RESULT_TABLES["sensor_silence"], "ks", (("tenant", "acme"), ("sensor_id", "H1")),
+                              T0, T0 + 10, limit=3, page_after=(T0 + 5, "silent")).cql()
+    assert "(at, state) > (?, ?)" in text and "at >= ?" not in text and "at < ?" in text
+    assert params == ["acme", "H1", T0 + 5, "silent", T0 + 10, 3]
+
+
+def test_token_words():
+    assert parse_duration("30d") == timedelta(days=30) and parse_duration("90m") == timedelta(minutes=90)
+    for bad in ("30", "d", "0d", "-1d", "400d", "1y", "1e3s"):
+        with pytest.raises(TokenError):
+            parse_duration(bad)
+    good = "tst_0123456789ab_" + "A" * 43
+    assert token_id(good) == "0123456789ab"
+    assert token_id(good + "x") is None and token_id("tst_0123456789ab_" + "A" * 42 + "=") is None
+    salt = b"s" * 16
+    assert hash_token(good, salt) == hash_token(good, salt) != hash_token(good, b"t" * 16)
