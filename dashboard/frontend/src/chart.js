@@ -33,12 +33,21 @@ export class TimeChart {
       height: 220,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
       scales: { x: { time: true } },
-      axes: [{}, { label: this.unit, size: 60 }],
+      legend: { live: false },
+      axes: [{ values: (u, splits) => splits.map((s) => clock(s, u.scales.x.max - u.scales.x.min)) },
+        { label: this.unit, size: 60 }],
       series: [{ label: "window (UTC)" },
         ...series.map((s, i) => ({ label: s.name, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false,
           points: { show: times.length < 60 } }))],
     }, data, this.host);
   }
+}
+
+/** An axis label in UTC, 24-hour, as fine as the span shown needs. */
+function clock(seconds, span) {
+  const iso = new Date(seconds * 1000).toISOString();
+  if (span > 2 * 86400) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+  return span > 600 ? iso.slice(11, 16) : iso.slice(11, 19);
 }
 
 /** Rows (already filtered to one chart) as uPlot's aligned columns: times, and one series per name. */

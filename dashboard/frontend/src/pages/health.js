@@ -13,15 +13,30 @@ export class HealthPage {
     this.chart = new TimeChart(document.getElementById("health-chart"), "silent share");
     this.picker = document.getElementById("health-tenant");
     this.picker.replaceChildren(...session.tenants.map((t) => el("option", { value: t }, t)));
-    this.picker.hidden = session.tenants.length < 2;
-    this.picker.addEventListener("change", () => this.refresh());
+    this.picker.hidden = !session.operator;
+    this.picker.addEventListener("change", () => {
+      this.picked = true;
+      this.refresh();
+      this.render();
+    });
     this.seen = -1;
     this.timer = null;
-    this.figures = null;
+    this.picked = false;
   }
 
   tenant() {
-    return this.session.tenant || this.picker.value;
+    return this.session.operator ? this.picker.value : this.session.tenant;
+  }
+
+  /** An operator first sees a tenant that has health windows, if any has. */
+  pickTenant() {
+    if (!this.session.operator || this.picked) return;
+    const first = this.store.list("sensor_health").map((r) => r.tenant).sort()[0];
+    if (first && first !== this.picker.value) {
+      this.picker.value = first;
+      this.picked = true;
+      this.refresh();
+    }
   }
 
   /** Called on every change of the held rows: fetch the figures again once the burst has passed. */
@@ -32,6 +47,7 @@ export class HealthPage {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => this.refresh(), REFETCH_MS);
     }
+    this.pickTenant();
     const mine = this.store.list("sensor_health").filter((r) => r.tenant === this.tenant());
     const { times, series } = aligned(mine, (r) => r.window_start, () => "silent share", (r) => r.silent_share);
     if (times.length) this.chart.draw(times, series);
@@ -48,7 +64,6 @@ export class HealthPage {
   }
 
   show(h) {
-    this.figures = h;
     const put = (id, text, value) => {
       const node = document.querySelector(`#${id} b`);
       node.textContent = text;

@@ -38,6 +38,7 @@ export class OperationsPage {
       cell(tr, j.tenant);
       cell(tr, j.state || "–", j.state);
       cell(tr, num(j.consumer_lag), j.consumer_lag, "num");
+      cell(tr, num(j.results), j.results, "num");
       cell(tr, num(j.results_per_second, 2), j.results_per_second, "num");
       const reasons = Object.entries(j.dead_letters || {}).sort((a, b) => b[1] - a[1]);
       cell(tr, reasons.length ? reasons.map(([r, n]) => `${r}: ${n}`).join("; ") : "none",
