@@ -28,14 +28,17 @@ Role = Literal["admin", "writer", "reader"]
 
 
 def connect(port: int, keyspace: str | None = None, timeout: float = 10.0, role: Role = "admin",
-            login: Login | None = None) -> tuple[Cluster, Session]:
-    """A session on the local node as `role` (its login from the credentials, or `login`); close the
-    cluster when done. The admin creates and drops keyspaces and tables, the writer only writes rows of
-    the results keyspaces, the reader only selects them."""
+            login: Login | None = None, host: str | None = None) -> tuple[Cluster, Session]:
+    """A session on the local node (`host`, default the stack config's) as `role` (its login from the
+    credentials, or `login`); close the cluster when done. The admin creates and drops keyspaces and tables,
+    the writer only writes rows of the results keyspaces, the reader only selects them."""
+    from stack.config import load_config
+
+    host = host or load_config().cassandra.host
     login = login or credentials.current().cassandra_login(role)
     auth = PlainTextAuthProvider(login.username, login.password) if login else None
     profile = ExecutionProfile(load_balancing_policy=RoundRobinPolicy(), request_timeout=max(timeout, 10.0))
-    cluster = Cluster(["127.0.0.1"], port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+    cluster = Cluster([host], port=port, execution_profiles={EXEC_PROFILE_DEFAULT: profile},
                       protocol_version=5, connect_timeout=timeout, control_connection_timeout=timeout,
                       auth_provider=auth)
     try:
@@ -43,12 +46,12 @@ def connect(port: int, keyspace: str | None = None, timeout: float = 10.0, role:
     except (NoHostAvailable, DriverException, OSError) as err:
         cluster.shutdown()
         who = f" as {login.username}" if login else ""
-        raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}{who}: {err}") from err
+        raise CassandraUnavailableError(f"Cassandra at {host}:{port}{who}: {err}") from err
 
 
-def release_version(port: int, login: Login | None = None) -> str:
+def release_version(port: int, login: Login | None = None, host: str | None = None) -> str:
     """Ask the node its version: one real CQL query."""
-    cluster, session = connect(port, timeout=2.0, login=login)
+    cluster, session = connect(port, timeout=2.0, login=login, host=host)
     try:
         return session.execute("SELECT release_version FROM system.local").one().release_version
     finally:
@@ -68,12 +71,12 @@ def ensure_keyspace(session: Session, keyspace: str, replication: int = 1) -> No
             session.execute(f"GRANT {permission} ON KEYSPACE {keyspace} TO {login.username}")
 
 
-def secure_new_node(port: int, secrets: Credentials) -> bool:
+def secure_new_node(port: int, secrets: Credentials, host: str | None = None) -> bool:
     """Replace the default superuser of a node's first start by the credentials' roles: an admin superuser,
     and the writer and reader, which may log in and hold no permission until a keyspace grants one.
     False when the node does not take the default login (already done, or not ready yet)."""
     try:
-        cluster, session = connect(port, timeout=2.0, login=Login("cassandra", "cassandra"))
+        cluster, session = connect(port, timeout=2.0, login=Login("cassandra", "cassandra"), host=host)
     except CassandraUnavailableError:
         return False
     try:
@@ -83,7 +86,7 @@ def secure_new_node(port: int, secrets: Credentials) -> bool:
                         "AND PASSWORD = %s", (admin.password,))
     finally:
         cluster.shutdown()
-    cluster, session = connect(port, timeout=10.0, login=secrets.cassandra_login("admin"))
+    cluster, session = connect(port, timeout=10.0, login=secrets.cassandra_login("admin"), host=host)
     try:
         for role in ("writer", "reader"):
             login = secrets.cassandra_login(role)

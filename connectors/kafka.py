@@ -36,14 +36,15 @@ def is_sensor_topic(topic: str) -> bool:
 
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
-    """Create the topics that do not exist yet (replication 1: the local stack has one broker), and return
+    """Create the topics that do not exist yet (replicated as the brokers' `default.replication.factor` says: 1 on
+    the single-node stack, 3 on the multi-node one), and return
     once the broker lists them with their partitions. (A broker that has just started can take seconds to
     load its partitions after it created a topic: until then a reader would not see the new one.) Sensor
     topics, new or not (the broker creates a topic a producer names), get broker-set append times."""
     admin = admin_client(bootstrap)
     topics = list(topics)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [NewTopic(t, partitions, 1, config={"message.timestamp.type": APPEND_TIME} if is_sensor_topic(t) else {})
+    wanted = [NewTopic(t, partitions, -1, config={"message.timestamp.type": APPEND_TIME} if is_sensor_topic(t) else {})
               for t in topics if t not in existing]
     _stamp_append_time(admin, [t for t in topics if t in existing and is_sensor_topic(t)])
     for topic, future in admin.create_topics(wanted).items() if wanted else ():

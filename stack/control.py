@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from stack import processes
+from stack import netns, processes
 from stack.config import StackConfig
-from stack.servers import SERVERS, NotReadyError, Server
+from stack.servers import NotReadyError, Server, servers
 
 
 class StackError(RuntimeError):
@@ -23,7 +23,7 @@ class ServerStatus:
     name: str
     address: str
     pid: int | None
-    state: str  # up, down, or "not answering" (running, but its probe fails)
+    state: str  # up, down, "not answering" (running, but its probe fails), "paused" (SIGSTOP), "cut off" (link down)
     rss_bytes: int | None
 
 
@@ -38,7 +38,24 @@ def _running(cfg: StackConfig, server: Server) -> processes.ProcessRecord | None
 
 def server_pids(cfg: StackConfig) -> dict[str, int]:
     """The pid of each server of the stack that is running, by name."""
-    return {server.name: record.pid for server in SERVERS if (record := _running(cfg, server)) is not None}
+    return {server.name: record.pid for server in servers(cfg) if (record := _running(cfg, server)) is not None}
+
+
+def isolated(cfg: StackConfig, server: Server) -> bool:
+    """Whether `server` runs in a network namespace of its own: on a profile with a network, every node whose
+    address is not the host's."""
+    return cfg.network is not None and server.host(cfg) != cfg.network.address
+
+
+def _profile_network(cfg: StackConfig, what: str) -> None:
+    """The profile's bridge and its nodes' namespaces (as root; a no-op for a profile without a network)."""
+    if cfg.network is None:
+        return
+    netns.require_root(what)
+    netns.ensure_bridge(cfg)
+    for server in servers(cfg):
+        if isolated(cfg, server):
+            netns.ensure_node(cfg, server.name, server.host(cfg))
 
 
 def _log_tail(path: Path, lines: int = 12) -> str:
@@ -67,18 +84,17 @@ def _wait_ready(cfg: StackConfig, server: Server, record: processes.ProcessRecor
 
 
 def up(cfg: StackConfig, out: TextIO = sys.stderr) -> list[str]:
-    """Start every server not yet running and wait until each answers; return the names started."""
+    """Start every server not yet running and wait until each answers; return the names started. On a profile
+    with a network (as root), each node runs in its namespace, made first if absent."""
+    _profile_network(cfg, "stack up on a profile with a network")
+    nodes = servers(cfg)
     launched: list[tuple[Server, processes.ProcessRecord, float]] = []
-    for server in SERVERS:
+    for server in nodes:
         if _running(cfg, server):
             continue
         t0 = time.monotonic()
-        out.write(f"{server.name:<18} installing and starting ...\n")
-        launch = server.launch(cfg)
-        record = processes.start(server.name, launch.argv, cfg.run_dir, log_file(cfg, server.name),
-                                 env=launch.env, cwd=cfg.state_dir)
-        launched.append((server, record, t0))
-    for server in SERVERS:
+        launched.append((server, start(cfg, server, out), t0))
+    for server in nodes:
         started = next(((r, t0) for s, r, t0 in launched if s is server), None)
         record, t0 = started if started else (_running(cfg, server), time.monotonic())
         _wait_ready(cfg, server, record)
@@ -87,16 +103,40 @@ def up(cfg: StackConfig, out: TextIO = sys.stderr) -> list[str]:
     return [s.name for s, _, _ in launched]
 
 
+def start(cfg: StackConfig, server: Server, out: TextIO = sys.stderr) -> processes.ProcessRecord:
+    """Launch `server` (in its namespace, if it has one) and record it; it may not answer yet."""
+    out.write(f"{server.name:<18} installing and starting ...\n")
+    launch = server.launch(cfg)
+    argv = netns.in_namespace(server.name, launch.argv) if isolated(cfg, server) else launch.argv
+    return processes.start(server.name, argv, cfg.run_dir, log_file(cfg, server.name), env=launch.env,
+                           cwd=cfg.state_dir)
+
+
+def wait_ready(cfg: StackConfig, server: Server) -> None:
+    """Return once the running `server` answers its probe (StackError if it exits or does not answer in time)."""
+    record = _running(cfg, server)
+    if record is None:
+        raise StackError(f"{server.name} is not running; start it with `tenantstream stack up`")
+    _wait_ready(cfg, server, record)
+
+
 def down(cfg: StackConfig, purge: bool = False, out: TextIO = sys.stderr) -> list[str]:
-    """Stop the servers that `up` started (by their records), newest first; return those stopped."""
+    """Stop the servers that `up` started (by their records), newest first, then remove the profile's network;
+    return the servers stopped."""
+    if cfg.network is not None:
+        netns.require_root("stack down on a profile with a network")
     stopped = []
-    for server in reversed(SERVERS):
+    for server in reversed(servers(cfg)):
         record = processes.load_record(cfg.run_dir, server.name)
         if record is None:
             continue
         if processes.stop(record, cfg.run_dir):
             stopped.append(server.name)
             out.write(f"{server.name:<18} stopped (pid {record.pid})\n")
+    if cfg.network is not None:
+        removed = netns.remove(cfg, [s.name for s in servers(cfg) if isolated(cfg, s)])
+        if removed:
+            out.write(f"removed {', '.join(removed)}\n")
     if purge:
         shutil.rmtree(cfg.state_dir / "data", ignore_errors=True)
         shutil.rmtree(cfg.log_dir, ignore_errors=True)
@@ -106,23 +146,32 @@ def down(cfg: StackConfig, purge: bool = False, out: TextIO = sys.stderr) -> lis
 
 def status(cfg: StackConfig) -> list[ServerStatus]:
     rows = []
-    for server in SERVERS:
+    for server in servers(cfg):
         record = _running(cfg, server)
         if record is None:
             rows.append(ServerStatus(server.name, server.address(cfg), None, "down", None))
             continue
-        try:
-            server.probe(cfg)
-            state = "up"
-        except NotReadyError:
-            state = "not answering"
+        state = _state(cfg, server, record)
         rows.append(ServerStatus(server.name, server.address(cfg), record.pid, state, record.rss_bytes()))
     return rows
 
 
+def _state(cfg: StackConfig, server: Server, record: processes.ProcessRecord) -> str:
+    if record.stopped():
+        return "paused"
+    if isolated(cfg, server) and not netns.link_up(server.name):
+        return "cut off"
+    try:
+        server.probe(cfg)
+    except NotReadyError:
+        return "not answering"
+    return "up"
+
+
 def format_status(rows: list[ServerStatus]) -> str:
-    lines = [f"{'SERVER':<18} {'ADDRESS':<30} {'PID':>8}  {'STATE':<14} {'MEMORY':>9}"]
+    width = max(18, *(len(r.name) for r in rows))
+    lines = [f"{'SERVER':<{width}} {'ADDRESS':<30} {'PID':>8}  {'STATE':<14} {'MEMORY':>9}"]
     for r in rows:
         memory = f"{r.rss_bytes / 2**20:.0f} MiB" if r.rss_bytes else "-"
-        lines.append(f"{r.name:<18} {r.address:<30} {r.pid or '-':>8}  {r.state:<14} {memory:>9}")
+        lines.append(f"{r.name:<{width}} {r.address:<30} {r.pid or '-':>8}  {r.state:<14} {memory:>9}")
     return "\n".join(lines)

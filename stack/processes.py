@@ -27,6 +27,11 @@ class ProcessRecord:
     def alive(self) -> bool:
         return _start_time(self.pid) == self.started and not _is_zombie(self.pid)
 
+    def stopped(self) -> bool:
+        """Whether it is stopped by a signal (SIGSTOP): alive, but running nothing until SIGCONT."""
+        fields = _stat_fields(self.pid)
+        return self.alive() and fields is not None and fields[0] == "T"
+
     def rss_bytes(self) -> int | None:
         try:
             for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

@@ -28,9 +28,10 @@ from operators.ranges import TIME_FORMATS, parse_query
 from operators.windows import tumbling
 from schemas.assets import Assets
 from stack import control
-from stack.config import load_config
+from stack.config import PROFILES, StackConfig, load_config, use_profile
 from stack.install import InstallError
-from stack.servers import SERVERS
+from stack.netns import NetworkError
+from stack.servers import servers
 from submit import tenants
 from submit.arguments import (
     KEYSPACE_NAME,
@@ -73,26 +74,35 @@ if TYPE_CHECKING:
     from bench.run import BenchSpec
 
 
+def _stack_config(args: argparse.Namespace) -> StackConfig:
+    """The stack config of `--profile` (which then holds for the whole command), else the configured one."""
+    return use_profile(args.profile) if args.profile else load_config()
+
+
 def _stack_up(args: argparse.Namespace) -> int:
-    control.up(load_config())
+    control.up(_stack_config(args))
     return 0
 
 
 def _stack_down(args: argparse.Namespace) -> int:
-    stopped = control.down(load_config(), purge=args.purge)
+    stopped = control.down(_stack_config(args), purge=args.purge)
     if not stopped:
         print("no server of the stack was running", file=sys.stderr)
     return 0
 
 
 def _stack_status(args: argparse.Namespace) -> int:
-    rows = control.status(load_config())
+    rows = control.status(_stack_config(args))
     print(control.format_status(rows))
     return 0 if all(r.state == "up" for r in rows) else 3
 
 
 def _stack_logs(args: argparse.Namespace) -> int:
-    path = control.log_file(load_config(), args.server)
+    cfg = _stack_config(args)
+    if args.server not in {s.name for s in servers(cfg)}:
+        raise CommandError(f"the {args.profile or 'configured'} stack has no server {args.server!r}; it has: "
+                           f"{', '.join(s.name for s in servers(cfg))}")
+    path = control.log_file(cfg, args.server)
     if not path.exists():
         print(f"{args.server} has no log yet ({path}); start it with `tenantstream stack up`",
               file=sys.stderr)
@@ -388,18 +398,27 @@ def build_parser() -> argparse.ArgumentParser:
                     "protocol) and a standalone Flink cluster, all on 127.0.0.1. Ports, heaps and "
                     "folders come from stack/stack.toml or the file named by $TENANTSTREAM_STACK_CONFIG.")
     actions = stack.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("up", help="install on first use, start every server, wait until each answers"
-                       ).set_defaults(func=_stack_up)
-    down = actions.add_parser("down", help="stop exactly the servers that `up` started")
+    up = actions.add_parser("up", help="install on first use, start every server, wait until each answers")
+    up.set_defaults(func=_stack_up)
+    down = actions.add_parser("down", help="stop exactly the servers that `up` started (and remove the profile's "
+                              "network namespaces and bridge)")
     down.add_argument("--purge", action="store_true", help="also delete their data and logs")
     down.set_defaults(func=_stack_down)
-    actions.add_parser("status", help="table of server, address, pid, state and memory "
-                       "(exit 3 if any server is not up)").set_defaults(func=_stack_status)
+    status = actions.add_parser("status", help="table of server, address, pid, state (up, down, not answering, "
+                                "paused, cut off) and memory (exit 3 if any server is not up)")
+    status.set_defaults(func=_stack_status)
     logs = actions.add_parser("logs", help="show a server's log")
-    logs.add_argument("server", choices=[s.name for s in SERVERS])
+    logs.add_argument("server", choices=list(dict.fromkeys(s.name for profile in PROFILES.values()
+                                                           for s in servers(load_config(profile)))))
     logs.add_argument("-n", "--lines", type=_LINES, default=50, help="how many last lines (default 50)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing as the log grows")
     logs.set_defaults(func=_stack_logs)
+    for action in (up, down, status, logs):
+        action.add_argument("--profile", choices=sorted(PROFILES),
+                            help="single: the default stack on 127.0.0.1 (stack/stack.toml); cluster: three Kafka "
+                                 "nodes, a Flink JobManager and two TaskManagers, each in a network namespace of "
+                                 "its own on a bridge, as root (stack/cluster.toml). Default: "
+                                 "$TENANTSTREAM_STACK_CONFIG, else single")
 
     demo = commands.add_parser(
         "demo", help="the alarm-rate job end to end on the local stack, results printed",
@@ -582,7 +601,7 @@ def _configure_logging(level: int) -> None:
 
 # What main() adds to the message of a server that cannot be reached (exit code 1).
 _UNREACHABLE: dict[type[Exception], str] = {
-    control.StackError: "", InstallError: "", ClusterError: "", NoSuchTableError: " (see --keyspace)",
+    control.StackError: "", InstallError: "", ClusterError: "", NetworkError: "", NoSuchTableError: " (see --keyspace)",
     CassandraUnavailableError: "; start the local servers with `tenantstream stack up`",
     MetadataUnavailableError: "; start the local servers with `tenantstream stack up`, or name another with "
                               "--mongo-uri"}
