@@ -1,0 +1,166 @@
+"""The dashboard's WebSocket push against the real stack: results committed in Kafka transactions and copied into
+Cassandra by the real results writer; two tenants' clients at once; the server killed with SIGKILL mid-stream
+and restarted. Tenant B never receives a frame of A (asserted on the frames), and A's client, resuming from
+the newest window it holds, ends holding exactly A's rows in Cassandra: none missing, none received twice
+(except the window at the resume point, which the protocol sends again on purpose)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections import Counter
+
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from connectors.cassandra import connect
+from connectors.kafka import ensure_topics, producer
+from connectors.results import ResultsWriter
+from jobs.alarm_rate import ALARM_RATE_TABLE
+from operators.ranges import epoch_ms
+from schemas import codec
+from tests.dashboard_server import Served, login, make_token, open_stream, register
+
+T0 = 1767240000000
+MINUTE = 60_000
+PRIMARY_KEY = ("tenant", "station_id", "datapoint_id", "window_start")
+
+
+def _result(tenant: str, i: int) -> dict:
+    start = T0 + i * MINUTE
+    return {"tenant": tenant, "station_id": f"S{i % 2}", "datapoint_id": "D1", "window_start": start,
+            "window_end": start + MINUTE, "fires": i, "events": 100, "rate": i / 100}
+
+
+class Committer:
+    """A transactional producer of alarm_rate results: one transaction per call, as a job's checkpoint does."""
+
+    def __init__(self, bootstrap: str, transactional_id: str) -> None:
+        self.producer = producer(bootstrap, **{"transactional.id": transactional_id})
+        self.producer.init_transactions(30)
+
+    def commit(self, records: list[dict]) -> None:
+        self.producer.begin_transaction()
+        for r in records:
+            self.producer.produce(f"{r['tenant']}.results.alarm_rate", codec.encode("alarm_rate_result.v1", r),
+                                  key=r["station_id"].encode())
+        self.producer.commit_transaction(30)
+
+
+class Client:
+    """A page's part of the protocol: hold rows by primary key, resume from the newest held after a reconnect."""
+
+    def __init__(self, base: str, cookie: str) -> None:
+        self.base, self.cookie = base, cookie
+        self.held: dict[tuple, dict] = {}
+        self.frames: list[dict] = []
+        self.resumed_at: list[int] = []  # the `after` of every resume after the first
+        self.synced = asyncio.Event()
+        self.connections = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                ws = await open_stream(self.base, self.cookie)
+            except (OSError, InvalidStatus, TimeoutError):
+                await asyncio.sleep(0.3)
+                continue
+            self.connections += 1
+            after = {}
+            if self.held:
+                after = {"alarm_rate": max(row["window_start"] for row in self.held.values())}
+                self.resumed_at.append(after["alarm_rate"])
+            await ws.send(json.dumps({"type": "resume", "after": after}))
+            try:
+                while not stop.is_set():
+                    try:
+                        frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+                    except TimeoutError:
+                        continue
+                    self.frames.append(frame)
+                    if frame["type"] == "synced":
+                        self.synced.set()
+                    elif frame["type"] == "window":
+                        self.held[tuple(frame["row"][c] for c in PRIMARY_KEY)] = frame["row"]
+            except ConnectionClosed:
+                continue
+            await ws.close()
+
+
+def _cassandra_rows(port: int, keyspace: str, tenant: str) -> dict[tuple, dict]:
+    cluster, session = connect(port, keyspace)
+    try:
+        rows = {}
+        for station in ("S0", "S1"):
+            for row in session.execute(
+                    "SELECT * FROM alarm_rate WHERE tenant = %s AND station_id = %s AND datapoint_id = 'D1'",
+                    (tenant, station)):
+                found = {**row._asdict(), "window_start": epoch_ms(row.window_start),
+                         "window_end": epoch_ms(row.window_end)}
+                rows[tuple(found[c] for c in PRIMARY_KEY)] = found
+        return rows
+    finally:
+        cluster.shutdown()
+
+
+async def _until(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} not within {timeout:g} s"
+        await asyncio.sleep(0.1)
+
+
+def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_rows(stack, unique, keyspace, store,
+                                                                                 tmp_path):
+    a, b = f"a{unique}", f"b{unique}"
+    bootstrap = stack.kafka.bootstrap
+    ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in (a, b)], partitions=2)
+    writer = ResultsWriter(bootstrap, stack.cassandra.port, ALARM_RATE_TABLE,
+                           [f"{t}.results.alarm_rate" for t in (a, b)], f"it.{unique}.writer", keyspace)
+    writer_thread = threading.Thread(target=writer.run, daemon=True)
+    writer_thread.start()
+    committer = Committer(bootstrap, f"it.{unique}.results")
+    committer.commit([_result(t, i) for i in range(6) for t in (a, b)])  # history before anyone connects
+    register(store, a, b)
+    served = Served(store.db.name, keyspace, f".*{unique}", tmp_path / "serve.log")
+    served.start()
+    try:
+        clients = {t: Client(served.base, login(served.base, make_token(store, t)[1])) for t in (a, b)}
+
+        async def scenario() -> None:
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(c.run(stop)) for c in clients.values()]
+            await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in clients.values())), 30)
+            for i in range(6, 12):  # live, one transaction a window
+                await asyncio.to_thread(committer.commit, [_result(a, i), _result(b, i)])
+            await _until(lambda: len(clients[a].held) == 12, 20, "A's 12 windows")
+            for i in range(12, 40):  # the server dies at the 18th and starts again while this goes on
+                await asyncio.to_thread(committer.commit, [_result(a, i), _result(b, i)])
+                if i == 18:
+                    await asyncio.to_thread(served.kill)
+                if i == 24:
+                    await asyncio.to_thread(served.start)
+                await asyncio.sleep(0.05)
+            await asyncio.to_thread(writer.drain, 120)
+            await _until(lambda: len(clients[a].held) >= 40 and len(clients[b].held) >= 40, 60, "every window")
+            await asyncio.sleep(2)  # anything still to come would come now
+            stop.set()
+            await asyncio.gather(*tasks)
+
+        asyncio.run(scenario())
+    finally:
+        served.stop()
+        writer.stop()
+        writer_thread.join(30)
+
+    for tenant, other in ((a, b), (b, a)):
+        client = clients[tenant]
+        assert client.connections >= 2, "the client reconnected after the kill"
+        assert all(frame.get("tenant") in (None, tenant) for frame in client.frames)
+        assert other not in json.dumps(client.frames), f"{tenant} received a frame of {other}"
+        assert client.held == _cassandra_rows(stack.cassandra.port, keyspace, tenant)
+        received = Counter(tuple(f["row"][c] for c in PRIMARY_KEY) for f in client.frames if f["type"] == "window")
+        twice = {key for key, n in received.items() if n > 1}
+        assert all(key[3] in client.resumed_at for key in twice), f"windows received twice: {sorted(twice)}"
+        assert all(n <= 1 + client.resumed_at.count(key[3]) for key, n in received.items())
