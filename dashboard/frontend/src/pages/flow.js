@@ -28,11 +28,12 @@ export class FlowPage {
 
   render() {
     const rows = this.store.list(TABLE);
+    const several = new Set(rows.map((r) => r.tenant)).size > 1; // an operator's page: name the tenant too
     for (const { kind, field, chart, panel } of this.charts.values()) {
       const mine = rows.filter((r) => r.kind === kind);
       panel.querySelector(".empty").hidden = mine.length > 0;
       if (!mine.length) continue;
-      const { times, series } = aligned(mine, (r) => r.window_end, (r) => `${r.tenant} ${r.sensor_id}`,
+      const { times, series } = aligned(mine, (r) => r.window_end, (r) => several ? `${r.tenant} ${r.sensor_id}` : r.sensor_id,
         (r) => r[field]);
       chart.draw(times, series);
     }
