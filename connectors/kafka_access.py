@@ -125,18 +125,20 @@ def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str,
 
 
 DASHBOARD_PRINCIPAL = "dashboard"
+DASHBOARD_GROUPS = "tenantstream-dashboard."
 
 
 def authorize_dashboard(bootstrap: str) -> Login | None:
-    """The dashboard server's principal (idempotent): it reads every topic and writes none, and assigns
-    partitions itself (no consumer group); its login is derived, not stored. (ACLs cannot say "every
-    tenant's results, alerts, dead letters and late records", so it may read sensor topics too.)"""
+    """The dashboard server's principal (idempotent): it reads every topic and writes none; it assigns
+    partitions itself, but its client still looks up the coordinator of its group `tenantstream-dashboard.*`.
+    Its login is derived, not stored. (ACLs cannot say "every tenant's results, alerts, dead letters and
+    late records", so it may read sensor topics too.)"""
     configured = credentials.current()
     if configured.kafka_admin is None:
         return None  # a broker without authentication
     login = configured.job_login(DASHBOARD_PRINCIPAL)
     ensure_principal(bootstrap, login.username, login.password,
-                     [Grant("topic", "*", "read")])
+                     [Grant("topic", "*", "read"), Grant("group", DASHBOARD_GROUPS, "read", True)])
     return login
 
 

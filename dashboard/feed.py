@@ -25,6 +25,7 @@ from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from connectors.credentials import Login
 from connectors.kafka import committed_consumer
+from connectors.kafka_access import DASHBOARD_GROUPS
 from connectors.results import ResultTable
 from dashboard.operations import JOB_OF_TABLE, job_of_source
 from jobs.tables import RESULT_TABLES
@@ -41,9 +42,16 @@ RESULT_TOPICS: dict[str, ResultTable] = {"alarm_rate": RESULT_TABLES["alarm_rate
                                          "flow": RESULT_TABLES["flow_aggregates"],
                                          "health": RESULT_TABLES["sensor_health"],
                                          "silence": RESULT_TABLES["sensor_silence"]}
+_PARTICULARS = re.compile(r":| \(| 0x| '")
 TOPIC_PATTERN = r"^[A-Za-z0-9_-]+\.(results\.[A-Za-z0-9_-]+|alerts|deadletter|late)$"
 _DIVERTED = {"alerts": ("alert", "alert.v1"), "deadletter": ("deadletter", "dead_letter.v1"),
              "late": ("late", "dead_letter.v1")}
+
+
+def reason_kind(reason: str) -> str:
+    """A dead letter's reason without its particulars (times, bytes, names), to count by:
+    `bad timestamp: event_time 1990-01-01 ...` is `bad timestamp`."""
+    return _PARTICULARS.split(reason, 1)[0].strip() or reason[:60]
 
 
 def primary_key(table: ResultTable, row: dict) -> tuple:
@@ -185,7 +193,7 @@ class Hub:
             figures.times[job].append(now)
             figures.results_total[job] += 1
         elif event.kind == "deadletter":
-            figures.dead_letters[(job_of_source(event.row["source_topic"]), event.row["reason"])] += 1
+            figures.dead_letters[(job_of_source(event.row["source_topic"]), reason_kind(event.row["reason"]))] += 1
         elif event.kind == "late":
             figures.late[job_of_source(event.row["source_topic"])] += 1
 
@@ -214,7 +222,7 @@ class Feed:
     def __init__(self, bootstrap: str, login: Login | None, hub: Hub, loop: asyncio.AbstractEventLoop,
                  tenant_pattern: str = "") -> None:
         self.bootstrap, self.login, self.hub, self.loop = bootstrap, login, hub, loop
-        self.group = f"tenantstream-dashboard.{uuid.uuid4().hex[:12]}"  # never joined: librdkafka wants one
+        self.group = f"{DASHBOARD_GROUPS}{uuid.uuid4().hex[:12]}"  # never joined; its coordinator is looked up
         self.pattern = re.compile(TOPIC_PATTERN if not tenant_pattern else TOPIC_PATTERN.replace(
             "[A-Za-z0-9_-]+", f"(?:{tenant_pattern})", 1))
         self.assigned: set[tuple[str, int]] = set()

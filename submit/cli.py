@@ -338,7 +338,8 @@ def _add_query_command(commands: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack)
+    return run_demo(load_config(), _spec(args), keep_stack=args.keep_stack,
+                    serve=(args.host, args.port) if args.serve else None)
 
 
 def _tenant_upload(args: argparse.Namespace) -> int:
@@ -427,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "topics and check that they agree, then stop the servers the demo started.")
     _add_simulation_flags(demo, events=20_000)
     demo.add_argument("--keep-stack", action="store_true", help="leave the servers running afterwards")
+    demo.add_argument("--serve", action="store_true", help="end with the dashboard over the demo's results "
+                      "(prints its URL and a demo tenant's login token; Ctrl-C stops it)")
+    demo.add_argument("--host", default="127.0.0.1", help="the dashboard's address with --serve (default 127.0.0.1)")
+    demo.add_argument("--port", type=Count("a port", 1, 65535), default=8090,
+                      help="the dashboard's port with --serve (default 8090)")
     demo.set_defaults(func=_demo)
 
     simulate = commands.add_parser(

@@ -12,11 +12,13 @@ import dataclasses
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
 from connectors.cassandra import connect
 from connectors.kafka import delete_topics, read_all
+from connectors.metadata import MetadataStore
 from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
@@ -69,7 +71,9 @@ def _row_key(row: dict) -> tuple:
     return tuple(row[f].replace(tzinfo=None) if f == "window_start" else row[f] for f in ROW_FIELDS)
 
 
-def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: TextIO = sys.stdout) -> int:
+def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: TextIO = sys.stdout,
+             serve: tuple[str, int] | None = None) -> int:
+    """The demo; with `serve` (host, port) it ends with the dashboard over the demo's results until Ctrl-C."""
     started = control.up(cfg)
     try:
         out.write(f"\n== fresh topics for tenants {', '.join(spec.tenants)}\n")
@@ -105,10 +109,31 @@ def run_demo(cfg: StackConfig, spec: SimulationSpec, keep_stack: bool, out: Text
         flow_agree = _flow(cfg, dataclasses.replace(spec, events=spec.events // 4, window_ms=FLOW_WINDOW_MS), out)
         health_agree = _health(cfg, HeartbeatSpec(tenants=spec.tenants, events=spec.events // 4, seed=spec.seed,
                                                   outage=0.01), out)
+        if serve is not None:
+            _serve(cfg, spec.tenants, *serve, out)
         return 0 if agree and flow_agree and health_agree else 1
     finally:
         if started and not keep_stack:
             control.down(cfg)
+
+
+def _serve(cfg: StackConfig, tenants: Sequence[str], host: str, port: int, out: TextIO) -> None:
+    """Register the demo's tenants (if they are not), make a day's dashboard token of the first, and serve
+    the demo keyspace's results until interrupted."""
+    from dashboard.server import run, settings_of
+    from dashboard.tokens import TokenStore
+    from submit.tenants import REGISTRY, register
+
+    with MetadataStore(cfg.ferretdb.uri) as store:
+        for tenant in tenants:
+            if store.db[REGISTRY].find_one({"_id": tenant}) is None:
+                register(cfg, store, tenant)
+        document, token = TokenStore(store.db).create(tenants[0], operator=False, lifetime=timedelta(days=1))
+    out.write(f"== the dashboard: open http://{host}:{port}/ and log in as tenant {tenants[0]} with\n"
+              f"   {token}\n   (token {document['_id']}, valid for a day; `tenantstream tenant token revoke "
+              f"{document['_id']}` ends it)\n")
+    out.flush()
+    run(settings_of(cfg, DEMO_KEYSPACE), host, port)  # uvicorn stops on Ctrl-C and returns
 
 
 FLOW_FIELDS = ("tenant", "sensor_id", "kind", "window_end", "readings", "breaches", "sum", "mean", "increase",

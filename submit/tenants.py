@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors import kafka_access
+from connectors.credentials import Login
 from connectors.kafka import ensure_topics
 from connectors.metadata import MetadataStore
-from stack.config import load_config
+from stack.config import StackConfig, load_config
 from submit.arguments import CommandError, Name
 
 if TYPE_CHECKING:
@@ -34,18 +35,24 @@ def _store(args: argparse.Namespace) -> MetadataStore:
     return MetadataStore(args.mongo_uri or load_config().ferretdb.uri, args.database)
 
 
+def register(cfg: StackConfig, store: MetadataStore, tenant: str) -> Login:
+    """Make a new tenant's topics, principal, metadata document (unless it has one) and registry entry."""
+    ensure_topics(cfg.kafka.bootstrap, [f"{tenant}.{t}" for t in TENANT_TOPICS], partitions=cfg.kafka.partitions)
+    login = kafka_access.create_tenant(cfg.kafka.bootstrap, tenant)
+    at = datetime.now(UTC)
+    store.db.tenants.update_one({"_id": tenant}, {"$setOnInsert": {"id": tenant, "name": tenant, **NO_ALERTS,
+                                                                    "updated_at": at, "version": 1}}, upsert=True)
+    store.db[REGISTRY].insert_one({"_id": tenant, "principal": login.username, "created_at": at})
+    return login
+
+
 def create(args: argparse.Namespace) -> int:
     cfg = load_config()
     tenant = args.tenant
     with _store(args) as store:
         if store.db[REGISTRY].find_one({"_id": tenant}):
             raise CommandError(f"tenant {tenant} exists; `tenant delete {tenant}` first to issue new credentials")
-        ensure_topics(cfg.kafka.bootstrap, [f"{tenant}.{t}" for t in TENANT_TOPICS], partitions=cfg.kafka.partitions)
-        login = kafka_access.create_tenant(cfg.kafka.bootstrap, tenant)
-        at = datetime.now(UTC)
-        store.db.tenants.update_one({"_id": tenant}, {"$setOnInsert": {"id": tenant, "name": tenant, **NO_ALERTS,
-                                                                        "updated_at": at, "version": 1}}, upsert=True)
-        store.db[REGISTRY].insert_one({"_id": tenant, "principal": login.username, "created_at": at})
+        login = register(cfg, store, tenant)
     print(f"tenant {tenant} created: Kafka principal User:{login.username} (SASL SCRAM-SHA-512 at "
           f"{cfg.kafka.bootstrap}); it writes {tenant}.sensors.*, reads {tenant}.results.*, {tenant}.alerts, "
           f"{tenant}.deadletter and {tenant}.late, with consumer groups named {tenant}.*")

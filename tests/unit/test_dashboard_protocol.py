@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 
 from dashboard.app import decode_page, encode_page
-from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode
+from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode, reason_kind
 from dashboard.stream import FrameError, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
 from jobs.tables import RESULT_TABLES
@@ -154,3 +154,10 @@ def test_token_words():
     assert token_id(good + "x") is None and token_id("tst_0123456789ab_" + "A" * 42 + "=") is None
     salt = b"s" * 16
     assert hash_token(good, salt) == hash_token(good, salt) != hash_token(good, b"t" * 16)
+
+
+def test_dead_letters_are_counted_by_the_kind_of_their_reason():
+    assert reason_kind("bad timestamp: event_time 1990-01-01 00:00:00.000 is before 2000") == "bad timestamp"
+    assert reason_kind("not Avro single-object encoding (first bytes 0x68656c6c)") == "not Avro single-object encoding"
+    assert reason_kind("unknown schema fingerprint 0x0000000000000000 (not one of") == "unknown schema fingerprint"
+    assert reason_kind("missing sensor_id") == "missing sensor_id"
