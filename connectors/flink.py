@@ -26,9 +26,6 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
     `restore_from` names a checkpoint or savepoint folder (or its URI) to start from; `extra` adds
     Flink settings, such as those of submit.cluster.remote_settings to run on a cluster.
     """
-    from pyflink.common import Configuration
-    from pyflink.table import EnvironmentSettings, TableEnvironment
-
     settings = {
         "pipeline.jars": ";".join(p.resolve().as_uri() for p in pipeline_jars()),
         "parallelism.default": str(parallelism),
@@ -56,13 +53,30 @@ def streaming_table_env(checkpoints: CheckpointSettings, parallelism: int = 1,
     if restore_from is not None:
         settings["execution.state-recovery.path"] = str(
             restore_from.resolve() if isinstance(restore_from, Path) else restore_from)
+    return _table_env(settings, streaming=True)
+
+
+def batch_table_env(parallelism: int = 1, time_zone: str = "UTC", extra: dict[str, str] | None = None):
+    """A batch TableEnvironment (bounded sources read to their end, then the job finishes), with the connector
+    jars and `time_zone` as the session's local time zone (what TIMESTAMP_LTZ casts to and from)."""
+    return _table_env({"pipeline.jars": ";".join(p.resolve().as_uri() for p in pipeline_jars()),
+                       "parallelism.default": str(parallelism), "table.local-time-zone": time_zone,
+                       "pipeline.object-reuse": "true", "classloader.check-leaked-classloader": "false",
+                       **(extra or {})}, streaming=False)
+
+
+def _table_env(settings: dict[str, str], streaming: bool):
+    from pyflink.common import Configuration
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
     # Given at creation, not set afterwards: a bench run once planned a job without the jars
     # set later on the table config ("Could not find any factory for identifier 'kafka'").
     conf = Configuration()
     for key, value in settings.items():
         conf.set_string(key, value)
-    return TableEnvironment.create(EnvironmentSettings.new_instance().in_streaming_mode()
-                                   .with_configuration(conf).build())
+    mode = EnvironmentSettings.new_instance()
+    mode = mode.in_streaming_mode() if streaming else mode.in_batch_mode()
+    return TableEnvironment.create(mode.with_configuration(conf).build())
 
 
 def execute_sql(env, statement: str):
