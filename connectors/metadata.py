@@ -16,6 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, MongoClient, UpdateOne
 from pymongo.errors import ConnectionFailure
 
+from operators.periods import DEFAULT_ZONE, PeriodError, check_zone
 from schemas.assets import Assets, Element, Sensor, Tenant, check_references
 
 # Per collection, the indexes besides `_id`. Sensors by (tenant, element) also serves sensors by tenant
@@ -173,6 +174,19 @@ class MetadataStore:
             "thresholds": _bounds(self.db.sensors.find({"tenant": tenant}, {"id": 1, "thresholds": 1}),
                                   "thresholds"),
         }
+
+    def timezone(self, tenant: str) -> str:
+        """The IANA time zone of the tenant's rollup periods (its document's `timezone`); UTC when it has none or
+        the store has no such tenant. A stored name that is not a known zone is a PeriodError naming the tenant."""
+        doc = self.db.tenants.find_one({"_id": tenant}, {"timezone": 1}) or {}
+        zone = doc.get("timezone")
+        if zone is None:
+            return DEFAULT_ZONE
+        try:
+            return check_zone(zone)
+        except PeriodError as err:
+            raise PeriodError(f"tenant {tenant} in the metadata store: {err}; set its timezone in the asset file "
+                              "and load it again") from None
 
     def changed_since(self, timestamp: datetime) -> list[Change]:
         """Documents written after `timestamp` (aware, UTC), oldest first.

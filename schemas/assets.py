@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from operators.periods import PeriodError, check_zone
 from schemas.names import NAME
 
 ELEMENT_TYPES = ("pump", "pipe", "basin", "valve", "base_station", "ship")
@@ -89,17 +90,20 @@ class Tenant:
     alarm_rate_threshold: float  # share of fired alarm events in a window, 0..1
     flow_breach_threshold: float  # share of an element's readings outside its limits in a window, 0..1
     silence_minutes: int = 10  # a sensor without a heartbeat this long counts as silent
+    timezone: str | None = None  # IANA zone of rollups' local days, weeks, months (operators/periods.py); None: UTC
 
     @property
     def key(self) -> str:
         return self.id
 
     def document(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        """Its fields; without a time zone, none (so a tenant stored before there were zones reads unchanged)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timezone" or self.timezone}
 
     @staticmethod
     def from_document(doc: Mapping[str, Any]) -> Tenant:
-        return Tenant(**{f.name: doc[f.name] for f in fields(Tenant)})
+        return Tenant(**{f.name: doc[f.name] for f in fields(Tenant) if f.name != "timezone"},
+                      timezone=doc.get("timezone"))
 
 
 @dataclass(frozen=True)
@@ -292,6 +296,13 @@ def _choice(options: tuple[str, ...]) -> Parser:
     return parse
 
 
+def _zone(value: Any, path: str, problems: list[Problem]) -> Any:
+    try:
+        return check_zone(value)
+    except PeriodError as err:
+        return _fail(problems, path, str(err))
+
+
 def _date(value: Any, path: str, problems: list[Problem]) -> Any:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value  # YAML reads an unquoted 2021-04-01 as a date
@@ -345,7 +356,8 @@ _ASSET_ID = _identifier(ASSET_ID, "letters, digits, '-', '_', '.' or ':'")
 _SHARE = _number(0, 1)
 TENANT_FIELDS: dict[str, tuple[Parser, bool]] = {
     "id": (_TENANT_ID, True), "name": (_text, True), "alarm_rate_threshold": (_SHARE, True),
-    "flow_breach_threshold": (_SHARE, True), "silence_minutes": (_number(1, integer=True), False)}
+    "flow_breach_threshold": (_SHARE, True), "silence_minutes": (_number(1, integer=True), False),
+    "timezone": (_zone, False)}
 ELEMENT_FIELDS: dict[str, tuple[Parser, bool]] = {
     "tenant": (_TENANT_ID, True), "id": (_ASSET_ID, True), "type": (_choice(ELEMENT_TYPES), True),
     "installed": (_date, True), "location": (_location, True), "limits": (_range, False)}

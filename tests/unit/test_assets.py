@@ -130,7 +130,7 @@ def test_records_written_out_read_back_the_same():
     ("sensors.0.unit", "kW", "sensors[0].unit: 'kW' is not a unit of a non_additive sensor; use m3/h, l/s, bar, "
                              "m, degC, pH, %"),
     ("tenants.0", "acme", "tenants[0]: expected a mapping with id, name, alarm_rate_threshold, "
-                          "flow_breach_threshold, silence_minutes, not 'acme'"),
+                          "flow_breach_threshold, silence_minutes, timezone, not 'acme'"),
     ("sensors", {"id": "s"}, "sensors: expected a list, not a mapping"),
     ("devices", [], "devices: unknown section; expected tenants, elements or sensors"),
 ])
