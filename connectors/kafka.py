@@ -35,18 +35,26 @@ def is_sensor_topic(topic: str) -> bool:
     return ".sensors." in topic
 
 
+def topic_config(topic: str) -> dict[str, str]:
+    """The settings a topic of ours gets: sensor topics broker-set append times; results topics no time limit
+    (retention.ms=-1), since rollups (jobs/rollup.py) read a results topic's whole history."""
+    if is_sensor_topic(topic):
+        return {"message.timestamp.type": APPEND_TIME}
+    return {"retention.ms": "-1"} if ".results." in topic else {}
+
+
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
     """Create the topics that do not exist yet (replicated as the brokers' `default.replication.factor` says: 1 on
     the single-node stack, 3 on the multi-node one), and return
     once the broker lists them with their partitions. (A broker that has just started can take seconds to
     load its partitions after it created a topic: until then a reader would not see the new one.) Sensor
-    topics, new or not (the broker creates a topic a producer names), get broker-set append times."""
+    topics, new or not (the broker creates a topic a producer names), get broker-set append times, and results
+    topics no time limit (topic_config)."""
     admin = admin_client(bootstrap)
     topics = list(topics)
     existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [NewTopic(t, partitions, -1, config={"message.timestamp.type": APPEND_TIME} if is_sensor_topic(t) else {})
-              for t in topics if t not in existing]
-    _stamp_append_time(admin, [t for t in topics if t in existing and is_sensor_topic(t)])
+    wanted = [NewTopic(t, partitions, -1, config=topic_config(t)) for t in topics if t not in existing]
+    _configure(admin, [t for t in topics if t in existing and topic_config(t)])
     for topic, future in admin.create_topics(wanted).items() if wanted else ():
         try:
             future.result()
@@ -64,15 +72,16 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
         time.sleep(0.2 if wanted else 0)
 
 
-def _stamp_append_time(admin: AdminClient, topics: list[str]) -> None:
-    """Set broker-set append times on existing `topics` (a no-op where they are set already)."""
-    entry = ConfigEntry("message.timestamp.type", APPEND_TIME, incremental_operation=AlterConfigOpType.SET)
-    resources = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[entry]) for t in topics]
+def _configure(admin: AdminClient, topics: list[str]) -> None:
+    """Give existing `topics` their topic_config (a no-op where it is set already)."""
+    resources = [ConfigResource(ResourceType.TOPIC, t, incremental_configs=[
+        ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET) for key, value in topic_config(t).items()])
+        for t in topics]
     for resource, future in admin.incremental_alter_configs(resources).items() if resources else ():
         try:
             future.result()
         except KafkaException as err:
-            raise RuntimeError(f"could not set broker-set append times on topic {resource.name}: {err}") from err
+            raise RuntimeError(f"could not set {topic_config(resource.name)} on topic {resource.name}: {err}") from err
 
 
 def delete_topics(bootstrap: str, doomed: Callable[[str], bool], timeout: float = 60.0) -> list[str]:
