@@ -28,7 +28,7 @@ from playwright.sync_api import sync_playwright
 
 from connectors.cassandra import connect
 from connectors.kafka import ensure_topics
-from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
+from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.pipeline import RunSettings
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
@@ -36,7 +36,7 @@ from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from stack.browser import LAUNCH_ARGS, chromium
 from stack.frontend import dashboard_assets
-from submit.local import run_job
+from submit.local import pending_records, run_job
 from submit.simulate import SimulationSpec, alarm_events, flow_readings, flow_topology, produce
 from tests.health_oracle import beats_from, sensor_health
 from tests.health_patterns import OUT_OF_ORDERNESS, scripted
@@ -59,6 +59,22 @@ window.WebSocket = class extends Native {
 };
 """
 LIVE_WITHIN_MS = 10_000
+# The alarm-rate job of two tenants, unbounded, in a child process as `tenantstream run` runs it (a bounded
+# Kafka source of two topics cannot stop at given offsets), writing into the test's keyspace; Ctrl-C
+# (SIGINT) cancels it and its writers copy what it committed.
+JOB_CHILD = """
+import sys
+from pathlib import Path
+from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
+from jobs.pipeline import RunSettings
+from operators.windows import tumbling
+from stack.config import load_config
+from submit.local import run_job
+cfg = load_config()
+job = alarm_rate_job(sys.argv[1].split(","), window=tumbling(seconds=int(sys.argv[2])))
+run_job(job, ALARM_RATE_TABLE, cfg, RunSettings(cfg.kafka.bootstrap), Path(sys.argv[4]), keyspace=sys.argv[3],
+        on_running=lambda: print("RUNNING", flush=True))
+"""
 
 
 def free_port() -> int:
@@ -248,30 +264,35 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
         assert tab.page.text_content("#who") == t
 
     # The job runs first and the events stream in at 200/s over 40 s: 10 s windows of event time close
-    # about once a second, while the page watches.
-    per_tenant = 4000
-    spec = SimulationSpec(tenants=(a, b), events=per_tenant, stations=3, datapoints=2, out_of_order=0.05,
+    # about once a second, while the pages watch.
+    spec = SimulationSpec(tenants=(a, b), events=4000, stations=3, datapoints=2, out_of_order=0.05,
                           late=0.01, malformed=0.02, seed=23, window_ms=window.size_ms)
     records = list(alarm_events(spec))
-    started = threading.Event()
-    running, job_errors = in_background(lambda: run_job(
-        job, ALARM_RATE_TABLE, stack, RunSettings(stack.kafka.bootstrap, stop_at=f"0:{per_tenant}"),
-        tmp_path / "checkpoints", keyspace=keyspace, on_running=started.set))
-    eventually(lambda: started.is_set() or bool(job_errors), 180, tabs[a])
-    producing, produce_errors = in_background(
-        lambda: produce(iter(records), stack.kafka.bootstrap, len(records), rate=200, progress=None))
+    job_log = tmp_path / "job.log"
+    with job_log.open("w") as out:
+        child = subprocess.Popen([sys.executable, "-c", JOB_CHILD, f"{a},{b}", str(window.size_ms // 1000), keyspace,
+                                  str(tmp_path / "checkpoints")], stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        eventually(lambda: "RUNNING" in job_log.read_text() or child.poll() is not None, 180, tabs[a])
+        assert child.poll() is None, f"the job exited {child.returncode}: {job_log.read_text()[-2000:]}"
+        producing, produce_errors = in_background(
+            lambda: produce(iter(records), stack.kafka.bootstrap, len(records), rate=200, progress=None))
 
-    # Mid-stream: the page follows live windows, then the server dies without a word and comes back.
-    tabs[a].wait("window.dashboard.rows('alarm_rate').length >= 30", timeout_s=120)
-    assert running.is_alive(), "the job ended before the server was killed: not mid-stream"
-    connects = tabs[a].page.evaluate("window.dashboard.connects()")
-    server.kill()
-    tabs[a].wait("window.dashboard.state() !== 'live'", timeout_s=10)
-    server.start()
-    producing.join(timeout=180)
-    running.join(timeout=300)
-    assert not producing.is_alive() and not running.is_alive(), "the simulator or the job did not end"
-    assert not produce_errors and not job_errors, (produce_errors, job_errors)
+        # Mid-stream: the pages follow live windows, then the server dies without a word and comes back.
+        tabs[a].wait("window.dashboard.rows('alarm_rate').length >= 30", timeout_s=120)
+        assert producing.is_alive(), "the events were all sent before the server was killed: not mid-stream"
+        connects = tabs[a].page.evaluate("window.dashboard.connects()")
+        server.kill()
+        tabs[a].wait("window.dashboard.state() !== 'live'", timeout_s=10)
+        server.start()
+        eventually(lambda: not producing.is_alive(), 180, tabs[a])
+        assert not produce_errors, produce_errors
+        # the job has read everything once its committed offsets (a checkpoint's) reach the topics' ends
+        eventually(lambda: pending_records(stack.kafka.bootstrap, [job.topics(t).source for t in (a, b)],
+                                           job.default_group) == 0, 120, tabs[a])
+    finally:
+        child.send_signal(signal.SIGINT)
+        assert child.wait(timeout=120) == 0, f"the job exited {child.returncode}: {job_log.read_text()[-2000:]}"
 
     expected = {t: cassandra_rows(stack.cassandra.port, keyspace, "alarm_rate", t) for t in (a, b)}
     assert len(expected[a]) > 60 and len(expected[b]) > 60

@@ -41,8 +41,8 @@ export class OperationsPage {
       cell(tr, num(j.results), j.results, "num");
       cell(tr, num(j.results_per_second, 2), j.results_per_second, "num");
       const reasons = Object.entries(j.dead_letters || {}).sort((a, b) => b[1] - a[1]);
-      cell(tr, reasons.length ? reasons.map(([r, n]) => `${r}: ${n}`).join("; ") : "none",
-        JSON.stringify(j.dead_letters || {}));
+      cell(tr, reasons.length ? reasons.map(([r, n]) => `${r}: ${n}`).join("\n") : "none",
+        JSON.stringify(j.dead_letters || {}), "reasons");
       cell(tr, num(j.late), j.late, "num");
       const c = j.last_checkpoint;
       cell(tr, c ? `#${c.id} at ${utc(c.completed_ms, false)} (${c.duration_ms} ms)` : "–", c ? c.id : null);
