@@ -8,7 +8,8 @@ from __future__ import annotations
 from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.flow_aggregates import FLOW_TABLE
+from jobs.rollup import ROLLUP_TABLES
 from jobs.sensor_health import SENSOR_HEALTH_TABLES
 
 RESULT_TABLES: dict[str, ResultTable] = {table.name: table for table in
-                                         (ALARM_RATE_TABLE, FLOW_TABLE, *SENSOR_HEALTH_TABLES)}
+                                         (ALARM_RATE_TABLE, FLOW_TABLE, *SENSOR_HEALTH_TABLES, *ROLLUP_TABLES)}

@@ -7,6 +7,7 @@ min and max combine.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from operators.aggregates import Max, Min, Sum, quote
@@ -43,3 +44,22 @@ ALARM_RATE_ROLLUP = {"fires": Sum("fires"), "events": Sum("events"), "rate": Rat
 FLOW_ROLLUP = {"readings": Sum("readings"), "breaches": Sum("breaches"), "sum": Sum("sum"),
                "mean": WeightedMean("mean", "readings"), "min": Min("min"), "max": Max("max"),
                "increase": Sum("increase"), "energy_kwh": Sum("energy_kwh")}
+
+
+class Throttle:
+    """Says whether a key's rollup is due: at most one run per key every `interval_s` seconds (the alert
+    trigger keys by (rollup key, period, period start)). Pure: the caller passes the time."""
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        self.interval_s = interval_s
+        self._last: dict[Hashable, float] = {}
+
+    def due(self, key: Hashable, now: float) -> bool:
+        """True, and the run noted, unless the key ran less than `interval_s` before `now`."""
+        last = self._last.get(key)
+        if last is not None and now - last < self.interval_s:
+            return False
+        self._last[key] = now
+        if len(self._last) > 10_000:  # forget what can no longer hold a run back
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval_s}
+        return True
