@@ -11,6 +11,7 @@ page must still receive.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
@@ -37,11 +38,12 @@ log = logging.getLogger(__name__)
 LOOKBACK_MS = 5 * 60_000
 RATE_SPAN_S = 60.0
 DISCOVER_S = 5.0
-# The results topic suffix of each result table: `<tenant>.results.<suffix>` (a table's own topic, else its job's).
-RESULT_TOPICS: dict[str, ResultTable] = {"alarm_rate": RESULT_TABLES["alarm_rate"],
-                                         "flow": RESULT_TABLES["flow_aggregates"],
-                                         "health": RESULT_TABLES["sensor_health"],
-                                         "silence": RESULT_TABLES["sensor_silence"]}
+READY_WAIT_S = 20.0
+# A table's rows come from `<tenant>.results.<suffix>`: its own topic, else its job's, which is the table's name
+# but for the flow job's.
+_JOB_TOPICS = {"flow_aggregates": "flow"}
+RESULT_TOPICS: dict[str, ResultTable] = {table.topic or _JOB_TOPICS.get(name, name): table
+                                         for name, table in RESULT_TABLES.items()}
 _PARTICULARS = re.compile(r":| \(| 0x| '")
 TOPIC_PATTERN = r"^[A-Za-z0-9_-]+\.(results\.[A-Za-z0-9_-]+|alerts|deadletter|late)$"
 _DIVERTED = {"alerts": ("alert", "alert.v1"), "deadletter": ("deadletter", "dead_letter.v1"),
@@ -69,6 +71,9 @@ class Event:
     row: dict
     committed_ms: int
     frame: str
+    # Read in the look-back of the server's start: committed before it, so a page gets it with its resume's
+    # history (Cassandra, or the hub's recent rows), never pushed live, which would push it twice.
+    replay: bool = False
 
     @property
     def key(self) -> tuple | None:
@@ -78,6 +83,11 @@ class Event:
 def window_frame(tenant: str, table: ResultTable, row: dict, committed_ms: int | None, source: str) -> str:
     return json.dumps({"type": "window", "tenant": tenant, "table": table.name, "row": row,
                        "committed_ms": committed_ms, "source": source}, separators=(",", ":"))
+
+
+def batch_frame(events: Sequence[Event]) -> str:
+    """One frame holding the frames of `events`, in order: {"type": "batch", "frames": [...]}."""
+    return f'{{"type":"batch","frames":[{",".join(e.frame for e in events)}]}}'
 
 
 def decode(topic: str, value: bytes | None, committed_ms: int) -> Event | None:
@@ -118,21 +128,27 @@ class Connection:
 
     def __init__(self, tenant: str | None) -> None:
         self.tenant = tenant  # None: an operator's, every tenant
-        self.queue: asyncio.Queue[tuple[str, int | None]] = asyncio.Queue()
+        # (frame, the commit times of the live records in it: what the push delay is measured from)
+        self.queue: asyncio.Queue[tuple[str, tuple[int, ...]]] = asyncio.Queue()
         self.buffer: list[Event] | None = []
         self.overrun = asyncio.Event()
+        self.batch = False  # live events of one read go out as one `batch` frame (the resume asks for it)
+
+    @property
+    def live(self) -> bool:
+        return self.buffer is None
 
     def offer(self, event: Event) -> None:
         if self.buffer is not None:
             self.buffer.append(event)
         else:
-            self.send(event.frame, event.committed_ms)
+            self.send(event.frame, (event.committed_ms,))
 
-    def send(self, frame: str, committed_ms: int | None = None) -> None:
+    def send(self, frame: str, committed: tuple[int, ...] = ()) -> None:
         if self.queue.qsize() >= self.QUEUE_LIMIT:
             self.overrun.set()
             return
-        self.queue.put_nowait((frame, committed_ms))
+        self.queue.put_nowait((frame, committed))
 
     def go_live(self, sent: set[tuple]) -> None:
         """Send the buffered events, less the windows whose key is in `sent` (sent as history), then
@@ -140,7 +156,7 @@ class Connection:
         buffered, self.buffer = self.buffer or [], None
         for event in buffered:
             if event.key is None or event.key not in sent:
-                self.send(event.frame, event.committed_ms)
+                self.send(event.frame, (event.committed_ms,))
 
 
 @dataclass
@@ -165,7 +181,6 @@ class Hub:
         self.recent: dict[tuple[str, str], dict[tuple, tuple[dict, int]]] = defaultdict(dict)
         self.figures: dict[str, TenantFigures] = defaultdict(TenantFigures)
         self.ready = asyncio.Event()  # set once the consumer has read its look-back
-        self.on_event: Callable[[Event], None] = lambda event: None
 
     def add(self, connection: Connection) -> None:
         self.connections[connection.tenant].add(connection)
@@ -177,19 +192,28 @@ class Hub:
         return sum(len(c) for c in self.connections.values())
 
     def publish(self, events: Iterable[Event]) -> None:
+        """Hand a read's events to their tenants' connections: one frame an event, or one `batch` frame
+        a connection that asked for it (a frame costs a page and the server the same whatever its size)."""
         now = time.time()
+        batches: dict[Connection, list[Event]] = defaultdict(list)
         for event in events:
             self._remember(event, now)
+            if event.replay:
+                continue
             for connection in (*self.connections.get(event.tenant, ()), *self.connections.get(None, ())):
-                connection.offer(event)
-            self.on_event(event)
+                if connection.batch and connection.live:
+                    batches[connection].append(event)
+                else:
+                    connection.offer(event)
+        for connection, batch in batches.items():
+            connection.send(batch_frame(batch), tuple(e.committed_ms for e in batch))
         self._forget(now)
 
     def _remember(self, event: Event, now: float) -> None:
         figures = self.figures[event.tenant]
         if event.kind == "window":
             self.recent[(event.tenant, event.table.name)][event.key] = (event.row, event.committed_ms)
-            job = JOB_OF_TABLE[event.table.name]
+            job = JOB_OF_TABLE.get(event.table.name, event.table.name)
             figures.times[job].append(now)
             figures.results_total[job] += 1
         elif event.kind == "deadletter":
@@ -237,23 +261,38 @@ class Feed:
         self._stop.set()
         self.thread.join(timeout=10)
 
-    def _assign_new(self, consumer: Consumer) -> None:
+    def _assign_new(self, consumer: Consumer) -> list[TopicPartition]:
         """Assign the partitions of matching topics not read yet, each from the first record of the look-back
-        (its end if none). Assigned by hand, not subscribed: a rebalance would move every partition back."""
+        (its end if none); those with records to read. Assigned by hand, not subscribed: a rebalance would
+        move every partition back."""
         topics = consumer.list_topics(timeout=10).topics
         new = [TopicPartition(name, p) for name, meta in topics.items() if self.pattern.match(name)
                for p in meta.partitions if (name, p) not in self.assigned]
         if not new:
-            return
+            return []
         since = int(time.time() * 1000) - LOOKBACK_MS
         found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, since) for p in new], timeout=10)
         consumer.incremental_assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_END)
                                      for p in found])
         self.assigned.update((p.topic, p.partition) for p in new)
+        return [p for p in found if p.offset >= 0]
+
+    def _caught_up(self, consumer: Consumer, ends: dict[tuple[str, int], int], since: float) -> bool:
+        """Whether the look-back is read: every partition assigned at start-up is at its end of then (an
+        open transaction there holds a read_committed consumer back, so after READY_WAIT_S it is read anyway)."""
+        if time.monotonic() - since > READY_WAIT_S:
+            log.warning("dashboard feed: the look-back was not read in %.0f s; serving anyway", READY_WAIT_S)
+            return True
+        positions = consumer.position([TopicPartition(t, p) for t, p in ends])
+        return all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in positions)
 
     def _run(self) -> None:
         consumer = committed_consumer(self.bootstrap, self.group, self.login, **{"fetch.wait.max.ms": 50})
-        discovered = 0.0
+        started, started_ms = time.monotonic(), int(time.time() * 1000)
+        at_start = self._assign_new(consumer)
+        replayed = {(tp.topic, tp.partition) for tp in at_start}  # a record of these before the start is a replay
+        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in at_start}
+        discovered, ready = time.monotonic(), False
         try:
             while not self._stop.is_set():
                 if time.monotonic() - discovered > DISCOVER_S:
@@ -265,12 +304,15 @@ class Feed:
                     if msg.error():
                         log.warning("dashboard feed: %s", msg.error())
                         continue
-                    event = decode(msg.topic(), msg.value(), msg.timestamp()[1])
+                    committed_ms = msg.timestamp()[1]
+                    event = decode(msg.topic(), msg.value(), committed_ms)
                     if event is not None:
-                        events.append(event)
+                        replay = committed_ms < started_ms and (msg.topic(), msg.partition()) in replayed
+                        events.append(dataclasses.replace(event, replay=True) if replay else event)
                 if events:
                     self.loop.call_soon_threadsafe(self.hub.publish, events)
-                elif not messages and not self.hub.ready.is_set():
+                if not ready and not messages and self._caught_up(consumer, ends, started):
+                    ready = True
                     self.loop.call_soon_threadsafe(self.hub.ready.set)
                 if not self.assigned:
                     self._stop.wait(0.1)

@@ -24,8 +24,8 @@ from submit.cluster import ClusterError, FlinkRest
 log = logging.getLogger(__name__)
 
 CACHE_S = 5.0
-JOB_OF_TABLE = {"alarm_rate": "alarm_rate", "flow_aggregates": "flow", "sensor_health": "sensor_health",
-                "sensor_silence": "sensor_health"}
+# The job writing a result table, where it is not named as the table (a rollup's job is named as its table).
+JOB_OF_TABLE = {"flow_aggregates": "flow", "sensor_health": "sensor_health", "sensor_silence": "sensor_health"}
 JOB_OF_STREAM = {"alarms": "alarm_rate", "flow": "flow", "heartbeats": "sensor_health"}
 _GROUP = re.compile(r"tenantstream\.([A-Za-z0-9_]+)\.([A-Za-z0-9_+-]+)")
 _FLINK_NAME = re.compile(r"([A-Za-z0-9_]+)\[([A-Za-z0-9_,-]+)\]")

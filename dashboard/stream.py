@@ -34,22 +34,24 @@ class FrameError(Exception):
         self.code = code
 
 
-def parse_resume(frame: dict) -> tuple[dict[str, int], bool]:
-    """(after per table, whether to send the whole history of the tables not named) of a resume frame."""
+def parse_resume(frame: dict) -> tuple[dict[str, int], bool, bool]:
+    """(after per table, whether to send the whole history of the tables not named, whether to batch live
+    events) of a resume frame."""
     if frame.get("type") != "resume":
         raise FrameError('the first frame is {"type": "resume", "after": {...}}')
-    extra = set(frame) - {"type", "after", "history"}
+    extra = set(frame) - {"type", "after", "history", "batch"}
     if extra:
         raise FrameError(f"resume has no field {sorted(extra)[0][:40]!r}")
-    after, history = frame.get("after", {}), frame.get("history", True)
-    if not isinstance(after, dict) or not isinstance(history, bool):
-        raise FrameError("resume: after is an object of table: epoch milliseconds, history true or false")
+    after, history, batch = frame.get("after", {}), frame.get("history", True), frame.get("batch", False)
+    if not isinstance(after, dict) or not isinstance(history, bool) or not isinstance(batch, bool):
+        raise FrameError("resume: after is an object of table: epoch milliseconds, history and batch true or "
+                         "false")
     for table, ms in after.items():
         if table not in RESULT_TABLES:
             raise FrameError(f"resume: no table {table[:40]!r}")
         if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= LAST_MS:
             raise FrameError(f"resume: after[{table}] is epoch milliseconds from 0 to {LAST_MS}")
-    return after, history
+    return after, history, batch
 
 
 def parse_frame(message: dict) -> dict:
@@ -71,13 +73,14 @@ def parse_frame(message: dict) -> dict:
 
 async def _send_loop(websocket: WebSocket, connection: Connection, state: State) -> None:
     while True:
-        frame, committed_ms = await connection.queue.get()
+        frame, committed = await connection.queue.get()
         if connection.overrun.is_set():
             await websocket.close(1013, "the page fell too far behind; reconnect and resume")
             return
         await websocket.send_text(frame)
-        if committed_ms is not None:
-            state.metrics.push_delay.observe(max(0.0, time.time() - committed_ms / 1000))
+        now = time.time()
+        for committed_ms in committed:
+            state.metrics.push_delay.observe(max(0.0, now - committed_ms / 1000))
 
 
 async def _resume(state: State, principal: Principal, connection: Connection, after: dict[str, int],
@@ -115,7 +118,7 @@ async def stream(websocket: WebSocket) -> None:
     sender = asyncio.create_task(_send_loop(websocket, connection, state))
     try:
         message = await asyncio.wait_for(websocket.receive(), RESUME_WAIT_S)
-        after, history = parse_resume(parse_frame(message))
+        after, history, connection.batch = parse_resume(parse_frame(message))
         counts = await _resume(state, principal, connection, after, history)
         connection.send(json.dumps({"type": "synced", "rows": counts}))
         while True:

@@ -12,7 +12,7 @@ import threading
 import time
 from collections import Counter
 
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from connectors.cassandra import connect
 from connectors.kafka import ensure_topics, producer
@@ -63,7 +63,7 @@ class Client:
         while not stop.is_set():
             try:
                 ws = await open_stream(self.base, self.cookie)
-            except (OSError, InvalidStatus, TimeoutError):
+            except (OSError, InvalidHandshake, TimeoutError):  # the server is down or starting
                 await asyncio.sleep(0.3)
                 continue
             self.connections += 1

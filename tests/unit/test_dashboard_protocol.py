@@ -27,6 +27,8 @@ def _result(tenant: str, start: int = T0, station: str = "S1") -> dict:
 
 def test_every_result_table_has_its_results_topic():
     assert sorted(t.name for t in RESULT_TOPICS.values()) == sorted(RESULT_TABLES)
+    assert RESULT_TOPICS["flow"].name == "flow_aggregates" and RESULT_TOPICS["health"].name == "sensor_health"
+    assert RESULT_TOPICS["alarm_rate_rollup"].name == "alarm_rate_rollup"
 
 
 def test_a_record_is_routed_by_its_topic_and_refused_if_it_names_another_tenant():
@@ -96,7 +98,8 @@ def test_recent_rows_keep_the_look_back_and_filter_by_time():
     ({"type": "resume", "after": {"alarm_rate": True}}, "epoch milliseconds"),
     ({"type": "resume", "after": {"alarm_rate": -1}}, "epoch milliseconds"),
     ({"type": "resume", "after": [], "history": True}, "after is an object"),
-    ({"type": "resume", "history": "yes"}, "history true or false"),
+    ({"type": "resume", "history": "yes"}, "history and batch true or false"),
+    ({"type": "resume", "batch": 1}, "history and batch true or false"),
     ({"type": "resume", "tenant": "globex"}, "no field 'tenant'"),
 ])
 def test_a_bad_resume_is_refused_with_its_reason(frame, reason):
@@ -105,8 +108,8 @@ def test_a_bad_resume_is_refused_with_its_reason(frame, reason):
 
 
 def test_a_good_resume():
-    assert parse_resume({"type": "resume", "after": {"alarm_rate": T0}}) == ({"alarm_rate": T0}, True)
-    assert parse_resume({"type": "resume", "history": False}) == ({}, False)
+    assert parse_resume({"type": "resume", "after": {"alarm_rate": T0}}) == ({"alarm_rate": T0}, True, False)
+    assert parse_resume({"type": "resume", "history": False, "batch": True}) == ({}, False, True)
 
 
 @pytest.mark.parametrize(("message", "code"), [
@@ -161,3 +164,22 @@ def test_dead_letters_are_counted_by_the_kind_of_their_reason():
     assert reason_kind("not Avro single-object encoding (first bytes 0x68656c6c)") == "not Avro single-object encoding"
     assert reason_kind("unknown schema fingerprint 0x0000000000000000 (not one of") == "unknown schema fingerprint"
     assert reason_kind("missing sensor_id") == "missing sensor_id"
+
+
+def test_a_batching_connection_gets_a_reads_events_in_one_frame_the_others_one_each():
+    async def run() -> tuple[list, list]:
+        hub, single, batched = Hub(), Connection("acme"), Connection("acme")
+        batched.batch = True
+        for c in (single, batched):
+            hub.add(c)
+            c.go_live(set())
+        hub.publish([decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", T0 + i)),
+                            100 + i) for i in range(3)])
+        return ([single.queue.get_nowait() for _ in range(single.queue.qsize())],
+                [batched.queue.get_nowait() for _ in range(batched.queue.qsize())])
+
+    single, batched = asyncio.run(run())
+    assert [json.loads(frame)["row"]["window_start"] for frame, _ in single] == [T0, T0 + 1, T0 + 2]
+    ((frame, committed),) = batched
+    assert [f["row"]["window_start"] for f in json.loads(frame)["frames"]] == [T0, T0 + 1, T0 + 2]
+    assert committed == (100, 101, 102)

@@ -1,0 +1,271 @@
+"""The dashboard under load: many WebSocket clients over several tenants while result windows are committed.
+
+    python -m bench.dashboard --clients 500 --tenants 10 --keys 80 --period 5 --periods 12
+
+A real `tenantstream serve` process; the results come as the alarm-rate job commits them: every `period`
+seconds one Kafka transaction (a checkpoint) with one window per key of every tenant (`keys` keys a tenant:
+stations x datapoints). 80 keys a tenant over 10 tenants are what 2,000 events/s of 20 stations x 4
+datapoints give: 800 windows each window length. Clients log in once per tenant (one session shared by the
+tenant's clients: the bench measures the push, not scrypt), resume live-only, and record each window frame's
+arrival. Reports: whether every client received every window of its tenant exactly once and nothing of
+another tenant; p50/p99/max of the delay from the result record's Kafka timestamp (taken right before its
+transaction commits) to its arrival at the client; the server's CPU seconds and peak resident memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections import Counter
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+
+from connectors.kafka import delete_topics, ensure_topics, producer
+from connectors.metadata import MetadataStore
+from dashboard.tokens import TokenStore
+from schemas import codec
+from stack.config import load_config
+
+ROOT = Path(__file__).parents[1]
+T0 = 1767240000000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _peak_rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _login(base: str, token: str) -> str:
+    request = urllib.request.Request(f"{base}/api/v1/login", data=json.dumps({"token": token}).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+
+
+def _server_delays(exposition: str) -> dict[str, float]:
+    """p50 and p99 of the server's push-delay histogram as the bucket bound they fall in, milliseconds."""
+    buckets = []
+    for line in exposition.splitlines():
+        if line.startswith("tenantstream_dashboard_push_delay_seconds_bucket"):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0
+    return {name: next((bound * 1000 for bound, count in buckets if count >= share * total), float("nan"))
+            for name, share in (("p50", 0.5), ("p99", 0.99))}
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+class BenchClient:
+    def __init__(self, tenant: str, batch: bool) -> None:
+        self.tenant, self.batch = tenant, batch
+        self.windows: Counter = Counter()
+        self.delays_ms: list[float] = []
+        self.foreign = 0
+        self.synced = asyncio.Event()
+
+    async def run(self, base: str, cookie: str, stop: asyncio.Event) -> None:
+        async with connect(base.replace("http", "ws", 1) + "/api/v1/stream", origin=base, proxy=None,
+                           additional_headers={"Cookie": f"tenantstream_session={cookie}"}, open_timeout=60,
+                           max_queue=None) as ws:
+            await ws.send(json.dumps({"type": "resume", "history": False, "batch": self.batch}))
+            while not stop.is_set():
+                try:
+                    text = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                arrived = time.time() * 1000
+                frame = json.loads(text)
+                for one in frame["frames"] if frame["type"] == "batch" else [frame]:
+                    if one["type"] == "synced":
+                        self.synced.set()
+                    elif one["type"] == "window":
+                        if one["tenant"] != self.tenant:
+                            self.foreign += 1
+                        row = one["row"]
+                        self.windows[(row["station_id"], row["datapoint_id"], row["window_start"])] += 1
+                        self.delays_ms.append(arrived - one["committed_ms"])
+
+
+def _client_worker(base: str, assignments: list[tuple[str, str]], expected: int, batch: bool,
+                   pipe: Connection) -> None:
+    """A process of clients: says "ready" once all are synced, and sends their figures once each holds
+    `expected` windows (or when told to stop)."""
+
+    async def main() -> list[dict]:
+        stop = asyncio.Event()
+        clients = [BenchClient(tenant, batch) for tenant, _ in assignments]
+        tasks = []
+        for client, (_, cookie) in zip(clients, assignments, strict=True):
+            tasks.append(asyncio.create_task(client.run(base, cookie, stop)))
+            await asyncio.sleep(0.005)  # a few handshakes at a time: their burst is not what is measured
+        await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in clients)), 120)
+        pipe.send("ready")
+        while any(sum(c.windows.values()) < expected for c in clients) and not pipe.poll():
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(1)  # duplicates, if any, would arrive now
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return [{"windows": len(c.windows), "duplicates": sum(n - 1 for n in c.windows.values()),
+                 "foreign": c.foreign, "delays_ms": c.delays_ms} for c in clients]
+
+    pipe.send(asyncio.run(main()))
+
+
+class _Worker:
+    def __init__(self, base: str, assignments: list[tuple[str, str]], expected: int, batch: bool) -> None:
+        self.pipe, child = multiprocessing.get_context("fork").Pipe()
+        self.process = multiprocessing.get_context("fork").Process(
+            target=_client_worker, args=(base, assignments, expected, batch, child), daemon=True)
+        self.process.start()
+
+    def ready(self, timeout: float = 180) -> None:
+        if not self.pipe.poll(timeout) or self.pipe.recv() != "ready":
+            raise RuntimeError("a client process did not connect its clients")
+
+    def results(self, timeout: float) -> list[dict]:
+        if not self.pipe.poll(timeout):
+            self.pipe.send("stop")
+        found = self.pipe.recv()
+        self.process.join(10)
+        return found
+
+
+def _windows(tenant: str, keys: int, period: int) -> list[dict]:
+    start = T0 + period * 60_000
+    return [{"tenant": tenant, "station_id": f"bts-{k // 4:04d}", "datapoint_id": f"dp-{k % 4}",
+             "window_start": start, "window_end": start + 60_000, "fires": k % 7, "events": 25,
+             "rate": (k % 7) / 25} for k in range(keys)]
+
+
+def run(args: argparse.Namespace) -> dict:
+    cfg = load_config()
+    run_id = uuid.uuid4().hex[:8]
+    tenants = [f"bench{run_id}t{i}" for i in range(args.tenants)]
+    database, keyspace = f"bench_dash_{run_id}", f"bench_dash_{run_id}"
+    bootstrap = cfg.kafka.bootstrap
+    ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], partitions=2)
+    store = MetadataStore(cfg.ferretdb.uri, database)
+    tokens = TokenStore(store.db)
+    for tenant in tenants:
+        store.db["registry"].insert_one({"_id": tenant, "principal": f"tenant-{tenant}"})
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(Path(args.log), "w")  # noqa: SIM115 - the server writes to it while it lives
+    server = subprocess.Popen([sys.executable, "-m", "submit.cli", "serve", "--port", str(port), "--database",
+                               database, "--keyspace", keyspace, "--tenants-matching", f"bench{run_id}t[0-9]+"],
+                              cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/metrics", timeout=2).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError(f"serve did not start; see {args.log}") from None
+                time.sleep(0.3)
+        cookies = {t: _login(base, tokens.create(t, False, timedelta(hours=2))[1]) for t in tenants}
+        assignments = [(tenants[i % len(tenants)], cookies[tenants[i % len(tenants)]]) for i in range(args.clients)]
+        expected = args.periods * args.keys
+        workers = [_Worker(base, assignments[w::args.workers], expected, not args.single_frames)
+                   for w in range(args.workers)]
+        for worker in workers:
+            worker.ready()
+        committer = producer(bootstrap, **{"transactional.id": f"bench.{run_id}.results"})  # after the forks
+        committer.init_transactions(30)
+        cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
+        for period in range(args.periods):
+            committer.begin_transaction()
+            for tenant in tenants:
+                for window in _windows(tenant, args.keys, period):
+                    committer.produce(f"{tenant}.results.alarm_rate", codec.encode("alarm_rate_result.v1", window),
+                                      key=window["station_id"].encode())
+            committer.commit_transaction(30)
+            time.sleep(args.period)
+        results = [r for worker in workers for r in worker.results(timeout=90)]
+        measured = {"cpu_seconds": _cpu_seconds(server.pid) - cpu_before,
+                    "wall_seconds": time.monotonic() - wall_before}
+        pushed = _server_delays(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
+        delays = [d for r in results for d in r["delays_ms"]]
+        report = {
+            "clients": args.clients, "tenants": args.tenants, "batch_frames": not args.single_frames,
+            "windows_per_tenant": expected, "windows_committed": expected * args.tenants,
+            "windows_received": len(delays),
+            "every_window_exactly_once": len(results) == args.clients and all(
+                r["windows"] == expected and r["duplicates"] == 0 for r in results),
+            "clients_missing_windows": sum(r["windows"] < expected for r in results) + args.clients - len(results),
+            "duplicate_frames": sum(r["duplicates"] for r in results),
+            "foreign_frames": sum(r["foreign"] for r in results),
+            "delay_ms": {"min": round(min(delays), 1) if delays else None,
+                         "p50": round(_percentile(delays, 0.5), 1), "p99": round(_percentile(delays, 0.99), 1),
+                         "max": round(max(delays), 1) if delays else None},
+            # The server's own histogram: from the commit to the end of its send (bucket bounds: at most).
+            "server_push_delay_ms_at_most": pushed,
+            "server_cpu_seconds": round(measured["cpu_seconds"], 1),
+            "server_cpu_share_of_one_core": round(measured["cpu_seconds"] / measured["wall_seconds"], 2),
+            "server_peak_rss_mib": round(_peak_rss_bytes(server.pid) / 2**20, 1),
+            "wall_seconds": round(measured["wall_seconds"], 1),
+            "load_average_1m_at_end": round(os.getloadavg()[0], 1),  # the machine's other work competes for it
+            "cores": os.cpu_count(),
+        }
+        return report
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+        store.client.drop_database(database)
+        store.close()
+        delete_topics(bootstrap, lambda topic: run_id in topic)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.dashboard", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=500)
+    parser.add_argument("--tenants", type=int, default=10)
+    parser.add_argument("--keys", type=int, default=80, help="windows a tenant a period (stations x datapoints)")
+    parser.add_argument("--period", type=float, default=5.0, help="seconds between commits (one window length)")
+    parser.add_argument("--periods", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--single-frames", action="store_true",
+                        help="one frame a window, as the page asks (default: the resume asks for batch frames)")
+    parser.add_argument("--log", default="/tmp/bench-dashboard-serve.log")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
