@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
@@ -188,7 +189,9 @@ def run(args: argparse.Namespace) -> dict:
         deadline = time.monotonic() + 60
         while True:
             try:
-                urllib.request.urlopen(f"{base}/metrics", timeout=2).read()
+                urllib.request.urlopen(f"{base}/api/v1/tables", timeout=2).read()
+                break
+            except urllib.error.HTTPError:  # 401: it answers
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
@@ -215,7 +218,9 @@ def run(args: argparse.Namespace) -> dict:
         results = [r for worker in workers for r in worker.results(timeout=90)]
         measured = {"cpu_seconds": _cpu_seconds(server.pid) - cpu_before,
                     "wall_seconds": time.monotonic() - wall_before}
-        pushed = _server_delays(urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode())
+        scrape = urllib.request.Request(f"{base}/metrics", headers={
+            "Authorization": f"Bearer {tokens.create(tenants[0], True, timedelta(hours=1))[1]}"})
+        pushed = _server_delays(urllib.request.urlopen(scrape, timeout=10).read().decode())
         delays = [d for r in results for d in r["delays_ms"]]
         report = {
             "clients": args.clients, "tenants": args.tenants, "batch_frames": not args.single_frames,

@@ -125,7 +125,7 @@ async def stream(websocket: WebSocket) -> None:
             try:
                 message = await asyncio.wait_for(websocket.receive(), RECHECK_S)
             except TimeoutError:
-                if not await run_in_threadpool(state.tokens.still_live, principal):
+                if not await authenticate(state, websocket):  # logged out, revoked or expired meanwhile
                     raise FrameError("the session ended") from None
                 continue
             frame = parse_frame(message)

@@ -275,3 +275,11 @@ def test_an_oversized_or_malformed_websocket_frame_closes_the_socket(world, fram
     closed_with, received = asyncio.run(run())
     assert closed_with == code
     assert received == [] and world["b"] not in "".join(received)
+
+
+def test_metrics_are_for_operators_only(world):
+    assert get(world, "/metrics", who=None)[0] == 401
+    status, body = get(world, "/metrics", who="a")
+    assert status == 403 and world["b"] not in json.dumps(body)
+    status, body = get(world, "/metrics", who="operator")
+    assert status == 200 and "tenantstream_dashboard_clients" in body and "tenantstream_dashboard_push_delay" in body

@@ -20,7 +20,7 @@ from connectors.results import ResultsWriter
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from operators.ranges import epoch_ms
 from schemas import codec
-from tests.dashboard_server import Served, login, make_token, open_stream, register
+from tests.dashboard_server import Served, login, make_token, open_stream, register, request
 
 T0 = 1767240000000
 MINUTE = 60_000
@@ -149,6 +149,10 @@ def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_ro
             await asyncio.gather(*tasks)
 
         asyncio.run(scenario())
+        status, _, body = request(served.base, "GET", "/api/v1/operations", cookie=clients[a].cookie)
+        assert status == 200 and b not in body
+        (figures,) = json.loads(body)["jobs"]  # what the restarted server read: its look-back held all 40
+        assert (figures["job"], figures["tenant"], figures["results"]) == ("alarm_rate", a, 40)
     finally:
         served.stop()
         writer.stop()
