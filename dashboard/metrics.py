@@ -46,14 +46,27 @@ class _Figures(Collector):
         yield from (lag, rate, results, dead, late, checkpoint)
 
 
+class _Also(Collector):
+    """What another registry collects, collected again here."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.registry.collect()
+
+
 class Metrics:
-    """The server's own registry (not the process-wide default, so two apps in one process do not clash)."""
+    """The server's own registries (not the process-wide default, so two apps in one process do not clash):
+    `public` names no tenant (clients, push delays), `full` adds the figures per job and tenant."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.clients = Gauge(f"{PREFIX}_clients", "Connected WebSocket clients", registry=self.registry)
+        self.public = CollectorRegistry()
+        self.clients = Gauge(f"{PREFIX}_clients", "Connected WebSocket clients", registry=self.public)
         self.push_delay = Histogram(f"{PREFIX}_push_delay_seconds", "From a result's commit (its Kafka record's "
-                                    "timestamp) to its push to a page", registry=self.registry,
+                                    "timestamp) to its push to a page", registry=self.public,
                                     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
         self.figures = _Figures()
-        self.registry.register(self.figures)
+        self.full = CollectorRegistry()
+        self.full.register(_Also(self.public))
+        self.full.register(self.figures)
