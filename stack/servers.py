@@ -233,7 +233,8 @@ def _flink_launcher(script: str, name: str, taskmanager: int = 0) -> Callable[[S
     return launch
 
 
-def _flink_rest(cfg: StackConfig, path: str, timeout: float = 2.0) -> dict:
+def flink_rest(cfg: StackConfig, path: str, timeout: float = 2.0) -> dict:
+    """GET `path` of the stack's Flink REST API, as JSON (NotReadyError if it does not answer)."""
     try:
         with urllib.request.urlopen(f"{cfg.flink.rest_url}{path}", timeout=timeout) as resp:
             return json.load(resp)
@@ -243,7 +244,7 @@ def _flink_rest(cfg: StackConfig, path: str, timeout: float = 2.0) -> dict:
 
 def flink_overview(cfg: StackConfig, timeout: float = 2.0) -> dict:
     """Flink REST /overview of the standalone cluster."""
-    return _flink_rest(cfg, "/overview", timeout)
+    return flink_rest(cfg, "/overview", timeout)
 
 
 def _jobmanager_probe(cfg: StackConfig) -> None:
@@ -258,7 +259,7 @@ def _taskmanager_prober(index: int) -> Callable[[StackConfig], None]:
             if flink_overview(cfg).get("taskmanagers", 0) < 1:
                 raise NotReadyError("no TaskManager registered with the JobManager yet")
             return
-        if not any(tm["id"].startswith(f"{hosts[index]}:") for tm in _flink_rest(cfg, "/taskmanagers")["taskmanagers"]):
+        if not any(tm["id"].startswith(f"{hosts[index]}:") for tm in flink_rest(cfg, "/taskmanagers")["taskmanagers"]):
             raise NotReadyError(f"no TaskManager of {hosts[index]} registered with the JobManager")
     return probe
 

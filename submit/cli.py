@@ -32,6 +32,7 @@ from stack.config import PROFILES, StackConfig, load_config, use_profile
 from stack.install import InstallError
 from stack.netns import NetworkError
 from stack.servers import servers
+from submit import faults as faults_command
 from submit import rollup as rollup_command
 from submit import tenants
 from submit.arguments import (
@@ -593,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(commands, tenant_actions, registry_help)
     tenants.add_commands(tenant_actions)
     rollup_command.add_command(commands)
+    faults_command.add_command(commands)
     return parser
 
 
