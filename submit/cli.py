@@ -127,6 +127,7 @@ _FLOW_EVENTS = Count("flow events", 1, 1_000_000_000)
 _BENCH_TENANTS = Count("tenants", 1, 1_000)
 _BENCH_SENSORS = Count("sensors", 1, 10_000_000)
 _ROUNDS = Count("rounds", 1, 100)
+_ROLLUP_WINDOWS = Count("windows", 100, 100_000_000)
 _LATENCY_RATE = Number("events per second", 0, 10_000_000, above=True)
 _LATENCY_SECONDS = Number("seconds", 0, 86_400, above=True)
 
@@ -250,6 +251,11 @@ def _bench(args: argparse.Namespace) -> int:
 
     cfg = load_config()
     control.up(cfg)
+    if args.rollup:
+        from bench.rollup import run_rollup_bench
+
+        run_rollup_bench(cfg, args.rollup_windows, keep_data=args.keep_data)
+        return 0
     run_bench(cfg, bench_spec(args))
     return 0
 
@@ -560,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-flow", action="store_true",
                        help="skip the flow-aggregates job (its throughput and latency)")
     bench.add_argument("--no-latency", action="store_true", help="skip the latency phase (throughput only)")
+    bench.add_argument("--rollup", action="store_true",
+                       help="measure only the alarm-rate day rollup (a Flink batch job, then Cassandra) over "
+                            "results topics of --rollup-windows 1-minute windows of 100 keys")
+    bench.add_argument("--rollup-windows", type=_ROLLUP_WINDOWS, nargs="+", default=[432_000, 4_320_000],
+                       metavar="N", help="with --rollup: the sizes to measure (default 432000 4320000: a tenth of "
+                                         "a month of windows, and the month)")
     bench.add_argument("--keep-data", action="store_true",
                        help="leave the run's topics, consumer groups and Cassandra keyspaces on the stack (by "
                             "default they are deleted at the end: a full run leaves ~400 MB in Kafka)")
