@@ -101,7 +101,7 @@ class Server:
         self.log = log
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60) -> None:
+    def start(self, timeout: float = 120) -> None:
         out = self.log.open("a")
         self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         out.close()
@@ -244,11 +244,18 @@ def in_background(target: Callable[[], object]) -> tuple[threading.Thread, list]
     return thread, errors
 
 
-def eventually(check: Callable[[], bool], timeout_s: float, tab: Tab) -> None:
+def eventually(check: Callable[[], bool], timeout_s: float, tab: Tab, what: Callable[[], str] = lambda: "") -> None:
+    """Until `check()` holds, serving the browser's events meanwhile; `what()` says what was wrong at the end."""
     deadline = time.monotonic() + timeout_s
     while not check():
-        assert time.monotonic() < deadline, "timed out"
+        assert time.monotonic() < deadline, f"not so within {timeout_s:g} s {what()}"
         tab.page.wait_for_timeout(500)
+
+
+def difference(held: list[dict], expected: list[dict]) -> str:
+    have, want = by_window(held), by_window(expected)
+    return (f"({len(have)} rows held, {len(want)} in Cassandra: {len(set(want) - set(have))} missing, "
+            f"{len(set(have) - set(want))} not in Cassandra, {len(have) - len(set(have))} held twice)")
 
 
 def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack, unique, keyspace, store,
@@ -279,12 +286,20 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
             lambda: produce(iter(records), stack.kafka.bootstrap, len(records), rate=200, progress=None))
 
         # Mid-stream: the pages follow live windows, then the server dies without a word and comes back.
+        # B reconnects at once; A is kept offline until the new server has read its look-back, so that what
+        # was committed meanwhile reaches A only through its resume (from the newest window it holds).
         tabs[a].wait("window.dashboard.rows('alarm_rate').length >= 30", timeout_s=120)
         assert producing.is_alive(), "the events were all sent before the server was killed: not mid-stream"
         connects = tabs[a].page.evaluate("window.dashboard.connects()")
         server.kill()
+        tabs[a].context.set_offline(True)
         tabs[a].wait("window.dashboard.state() !== 'live'", timeout_s=10)
+        held = {(r["station_id"], r["datapoint_id"], r["window_start"]) for r in tabs[a].rows("alarm_rate")}
         server.start()
+        tabs[b].wait("window.dashboard.state() === 'live'", timeout_s=30)
+        tabs[a].page.wait_for_timeout(4000)
+        assert tabs[a].page.evaluate("window.dashboard.connects()") == connects, "A reconnected while offline"
+        tabs[a].context.set_offline(False)
         eventually(lambda: not producing.is_alive(), 180, tabs[a])
         assert not produce_errors, produce_errors
         # the job has read everything once its committed offsets (a checkpoint's) reach the topics' ends
@@ -298,9 +313,13 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
     assert len(expected[a]) > 60 and len(expected[b]) > 60
     for t, tab in tabs.items():
         tab.wait("window.dashboard.state() === 'live'", timeout_s=30)
-        eventually(lambda tab=tab, t=t: by_window(tab.rows("alarm_rate")) == by_window(expected[t]), 30, tab)
+        eventually(lambda tab=tab, t=t: by_window(tab.rows("alarm_rate")) == by_window(expected[t]), 30, tab,
+                   lambda tab=tab, t=t: difference(tab.rows("alarm_rate"), expected[t]))
         assert tab.page.evaluate("window.dashboard.connects()") >= 2, "the page never reconnected"
     assert tabs[a].page.evaluate("window.dashboard.connects()") == connects + 1
+    resumed = {(r["station_id"], r["datapoint_id"], r["window_start"]) for _, f in tabs[a].stamped()
+               if f["type"] == "window" and f["source"] == "history" for r in [f["row"]]} - held
+    assert len(resumed) >= 6, "A's resume brought no window committed while it was away: the test proves nothing"
 
     # (a) every window the server pushed live reached the page within 10 s of its commit
     live = [(at, f["row"], f["committed_ms"]) for at, f in tabs[a].stamped()
