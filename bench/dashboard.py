@@ -1,21 +1,26 @@
 """The dashboard under load: many WebSocket clients over several tenants while result windows are committed.
 
     python -m bench.dashboard --clients 500 --tenants 10 --keys 80 --period 5 --periods 12
+    python -m bench.dashboard --job --clients 500 --tenants 10 --rate 2000 --seconds 60
 
-A real `tenantstream serve` process; the results come as the alarm-rate job commits them: every `period`
-seconds one Kafka transaction (a checkpoint) with one window per key of every tenant (`keys` keys a tenant:
-stations x datapoints). 80 keys a tenant over 10 tenants are what 2,000 events/s of 20 stations x 4
-datapoints give: 800 windows each window length. Clients log in once per tenant (one session shared by the
-tenant's clients: the bench measures the push, not scrypt), resume live-only, and record each window frame's
-arrival. Reports: whether every client received every window of its tenant exactly once and nothing of
-another tenant; p50/p99/max of the delay from the result record's Kafka timestamp (taken right before its
-transaction commits) to its arrival at the client; the server's CPU seconds and peak resident memory.
+A real `tenantstream serve` process. The results come either from the alarm-rate job itself (`--job`: run
+live by bench.flink_job on simulated alarm events at `rate` a second over all tenants) or as it would commit
+them: every `period` seconds one Kafka transaction (a checkpoint) with one window per key of every tenant
+(`keys` a tenant: 80 are 20 stations x 4 datapoints, 800 windows a window length over 10 tenants). Clients
+log in once per tenant (one session shared by the tenant's clients: the bench measures the push, not
+scrypt), resume live-only (batch frames unless --single-frames) in `workers` processes, and record each
+window's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
+topic (read back from Kafka), each received once, and nothing of another tenant; p50/p99/max of the delay
+from the result record's Kafka timestamp (the broker's append time, before its transaction commits) to its
+arrival at the client, and the server's own histogram of it; the server's CPU seconds and peak resident
+memory; the machine's load, which every figure here shares.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import multiprocessing
 import os
@@ -31,14 +36,17 @@ from collections import Counter
 from datetime import timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TextIO
 
 from websockets.asyncio.client import connect
 
-from connectors.kafka import delete_topics, ensure_topics, producer
+from bench.measure import READY
+from connectors.kafka import delete_topics, ensure_topics, producer, read_all
 from connectors.metadata import MetadataStore
 from dashboard.tokens import TokenStore
 from schemas import codec
 from stack.config import load_config
+from submit.simulate import SimulationSpec, alarm_events, produce
 
 ROOT = Path(__file__).parents[1]
 T0 = 1767240000000
@@ -117,10 +125,13 @@ class BenchClient:
                         self.delays_ms.append(arrived - one["committed_ms"])
 
 
-def _client_worker(base: str, assignments: list[tuple[str, str]], expected: int, batch: bool,
-                   pipe: Connection) -> None:
-    """A process of clients: says "ready" once all are synced, and sends their figures once each holds
-    `expected` windows (or when told to stop)."""
+def _digest(keys: object) -> str:
+    return hashlib.sha256(repr(sorted(keys)).encode()).hexdigest()
+
+
+def _client_worker(base: str, assignments: list[tuple[str, str]], batch: bool, pipe: Connection) -> None:
+    """A process of clients: says "ready" once all are synced, then takes {tenant: windows committed} and sends
+    the clients' figures once each holds its tenant's count (or after a minute)."""
 
     async def main() -> list[dict]:
         stop = asyncio.Event()
@@ -131,34 +142,85 @@ def _client_worker(base: str, assignments: list[tuple[str, str]], expected: int,
             await asyncio.sleep(0.005)  # a few handshakes at a time: their burst is not what is measured
         await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in clients)), 120)
         pipe.send("ready")
-        while any(sum(c.windows.values()) < expected for c in clients) and not pipe.poll():
+        while not pipe.poll():
+            await asyncio.sleep(0.2)
+        expected, deadline = pipe.recv(), time.monotonic() + 60
+        while any(len(c.windows) < expected[c.tenant] for c in clients) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)  # duplicates, if any, would arrive now
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        return [{"windows": len(c.windows), "duplicates": sum(n - 1 for n in c.windows.values()),
-                 "foreign": c.foreign, "delays_ms": c.delays_ms} for c in clients]
+        return [{"tenant": c.tenant, "windows": len(c.windows), "digest": _digest(c.windows),
+                 "duplicates": sum(n - 1 for n in c.windows.values()), "foreign": c.foreign,
+                 "delays_ms": c.delays_ms} for c in clients]
 
     pipe.send(asyncio.run(main()))
 
 
 class _Worker:
-    def __init__(self, base: str, assignments: list[tuple[str, str]], expected: int, batch: bool) -> None:
+    def __init__(self, base: str, assignments: list[tuple[str, str]], batch: bool) -> None:
         self.pipe, child = multiprocessing.get_context("fork").Pipe()
         self.process = multiprocessing.get_context("fork").Process(
-            target=_client_worker, args=(base, assignments, expected, batch, child), daemon=True)
+            target=_client_worker, args=(base, assignments, batch, child), daemon=True)
         self.process.start()
 
     def ready(self, timeout: float = 180) -> None:
         if not self.pipe.poll(timeout) or self.pipe.recv() != "ready":
             raise RuntimeError("a client process did not connect its clients")
 
-    def results(self, timeout: float) -> list[dict]:
-        if not self.pipe.poll(timeout):
-            self.pipe.send("stop")
+    def results(self, expected: dict[str, int]) -> list[dict]:
+        self.pipe.send(expected)
+        if not self.pipe.poll(120):
+            raise RuntimeError("a client process did not report")
         found = self.pipe.recv()
         self.process.join(10)
         return found
+
+
+def _commit_emulated(bootstrap: str, run_id: str, tenants: list[str], args: argparse.Namespace) -> None:
+    """Commit what the job would: every `period` seconds a transaction of one window per key and tenant."""
+    committer = producer(bootstrap, **{"transactional.id": f"bench.{run_id}.results"})
+    committer.init_transactions(30)
+    for period in range(args.periods):
+        committer.begin_transaction()
+        for tenant in tenants:
+            for window in _windows(tenant, args.keys, period):
+                committer.produce(f"{tenant}.results.alarm_rate", codec.encode("alarm_rate_result.v1", window),
+                                  key=window["station_id"].encode())
+        committer.commit_transaction(30)
+        time.sleep(args.period)
+
+
+def _run_job(bootstrap: str, run_id: str, tenants: list[str], keyspace: str, args: argparse.Namespace,
+             log: TextIO) -> None:
+    """The alarm-rate job, live, while simulated alarm events arrive at `rate` a second for `seconds`."""
+    ensure_topics(bootstrap, [f"{t}.{s}" for t in tenants for s in ("sensors.alarms", "deadletter", "late",
+                                                                     "alerts")], partitions=2)
+    job = subprocess.Popen([sys.executable, "-m", "bench.flink_job", "job", "--tenants", ",".join(tenants),
+                            "--group", f"bench.{run_id}.job", "--keyspace", keyspace, "--live"],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        if job.stdout.readline().strip() != READY:
+            raise RuntimeError(f"the alarm-rate job did not start; see {log.name}")
+        spec = SimulationSpec(tenants=tuple(tenants), events=int(args.rate * args.seconds) // len(tenants),
+                              rate=args.rate, malformed=0.0, old_schema=0.0, start_ms=int(time.time() * 1000))
+        produce(alarm_events(spec), bootstrap, spec.events * len(tenants), rate=args.rate, progress=None)
+        time.sleep(args.period)  # the job's next checkpoints commit the windows that closed
+    finally:
+        job.send_signal(signal.SIGINT)
+        try:
+            job.wait(120)
+        except subprocess.TimeoutExpired:
+            job.kill()
+
+
+def _committed(bootstrap: str, run_id: str, tenants: list[str]) -> dict[str, set]:
+    """The windows committed on each tenant's results topic, as the clients key them."""
+    found: dict[str, set] = {t: set() for t in tenants}
+    for msg in read_all(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], f"bench.{run_id}.check"):
+        row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)
+        found[row["tenant"]].add((row["station_id"], row["datapoint_id"], row["window_start"]))
+    return found
 
 
 def _windows(tenant: str, keys: int, period: int) -> list[dict]:
@@ -199,23 +261,16 @@ def run(args: argparse.Namespace) -> dict:
                 time.sleep(0.3)
         cookies = {t: _login(base, tokens.create(t, False, timedelta(hours=2))[1]) for t in tenants}
         assignments = [(tenants[i % len(tenants)], cookies[tenants[i % len(tenants)]]) for i in range(args.clients)]
-        expected = args.periods * args.keys
-        workers = [_Worker(base, assignments[w::args.workers], expected, not args.single_frames)
-                   for w in range(args.workers)]
+        workers = [_Worker(base, assignments[w::args.workers], not args.single_frames) for w in range(args.workers)]
         for worker in workers:
             worker.ready()
-        committer = producer(bootstrap, **{"transactional.id": f"bench.{run_id}.results"})  # after the forks
-        committer.init_transactions(30)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
-        for period in range(args.periods):
-            committer.begin_transaction()
-            for tenant in tenants:
-                for window in _windows(tenant, args.keys, period):
-                    committer.produce(f"{tenant}.results.alarm_rate", codec.encode("alarm_rate_result.v1", window),
-                                      key=window["station_id"].encode())
-            committer.commit_transaction(30)
-            time.sleep(args.period)
-        results = [r for worker in workers for r in worker.results(timeout=90)]
+        if args.job:  # the producers and the job's client start after the forks
+            _run_job(bootstrap, run_id, tenants, keyspace, args, log)
+        else:
+            _commit_emulated(bootstrap, run_id, tenants, args)
+        committed = _committed(bootstrap, run_id, tenants)
+        results = [r for worker in workers for r in worker.results({t: len(k) for t, k in committed.items()})]
         measured = {"cpu_seconds": _cpu_seconds(server.pid) - cpu_before,
                     "wall_seconds": time.monotonic() - wall_before}
         scrape = urllib.request.Request(f"{base}/metrics", headers={
@@ -224,11 +279,12 @@ def run(args: argparse.Namespace) -> dict:
         delays = [d for r in results for d in r["delays_ms"]]
         report = {
             "clients": args.clients, "tenants": args.tenants, "batch_frames": not args.single_frames,
-            "windows_per_tenant": expected, "windows_committed": expected * args.tenants,
+            "source": "the alarm-rate job" if args.job else "emulated checkpoints",
+            "windows_committed": sum(len(k) for k in committed.values()),
             "windows_received": len(delays),
             "every_window_exactly_once": len(results) == args.clients and all(
-                r["windows"] == expected and r["duplicates"] == 0 for r in results),
-            "clients_missing_windows": sum(r["windows"] < expected for r in results) + args.clients - len(results),
+                r["digest"] == _digest(committed[r["tenant"]]) and r["duplicates"] == 0 for r in results),
+            "clients_missing_windows": sum(r["windows"] < len(committed[r["tenant"]]) for r in results),
             "duplicate_frames": sum(r["duplicates"] for r in results),
             "foreign_frames": sum(r["foreign"] for r in results),
             "delay_ms": {"min": round(min(delays), 1) if delays else None,
@@ -264,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--period", type=float, default=5.0, help="seconds between commits (one window length)")
     parser.add_argument("--periods", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2, help="client processes")
+    parser.add_argument("--job", action="store_true", help="run the alarm-rate job on simulated alarm events "
+                        "instead of committing emulated windows")
+    parser.add_argument("--rate", type=float, default=2000.0, help="alarm events a second over all tenants (--job)")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long events are produced (--job)")
     parser.add_argument("--single-frames", action="store_true",
                         help="one frame a window, as the page asks (default: the resume asks for batch frames)")
     parser.add_argument("--log", default="/tmp/bench-dashboard-serve.log")
