@@ -179,6 +179,7 @@ class Hub:
     def __init__(self) -> None:
         self.connections: dict[str | None, set[Connection]] = defaultdict(set)
         self.recent: dict[tuple[str, str], dict[tuple, tuple[dict, int]]] = defaultdict(dict)
+        self._arrivals: deque[tuple[int, tuple[str, str], tuple]] = deque()  # the recent rows, oldest first
         self.figures: dict[str, TenantFigures] = defaultdict(TenantFigures)
         self.ready = asyncio.Event()  # set once the consumer has read its look-back
 
@@ -213,6 +214,7 @@ class Hub:
         figures = self.figures[event.tenant]
         if event.kind == "window":
             self.recent[(event.tenant, event.table.name)][event.key] = (event.row, event.committed_ms)
+            self._arrivals.append((event.committed_ms, (event.tenant, event.table.name), event.key))
             job = JOB_OF_TABLE.get(event.table.name, event.table.name)
             figures.times[job].append(now)
             figures.results_total[job] += 1
@@ -224,8 +226,10 @@ class Hub:
     def _forget(self, now: float) -> None:
         """Drop recent rows older than the look-back and result times older than the rate's span."""
         oldest = now * 1000 - LOOKBACK_MS
-        for rows in self.recent.values():
-            for key in [k for k, (_, committed) in rows.items() if committed < oldest]:
+        while self._arrivals and self._arrivals[0][0] < oldest:
+            committed, table, key = self._arrivals.popleft()
+            rows = self.recent[table]
+            if key in rows and rows[key][1] == committed:  # not replaced by a newer copy of the window since
                 del rows[key]
         for figures in self.figures.values():
             for times in figures.times.values():

@@ -86,7 +86,10 @@ async def _send_loop(websocket: WebSocket, connection: Connection, state: State)
 async def _resume(state: State, principal: Principal, connection: Connection, after: dict[str, int],
                   history: bool) -> dict[str, int]:
     """Send the history the resume asks for, then the buffer less what it held; rows sent per table."""
-    await asyncio.wait_for(state.hub.ready.wait(), RESUME_WAIT_S)
+    try:
+        await asyncio.wait_for(state.hub.ready.wait(), RESUME_WAIT_S)
+    except TimeoutError:
+        raise FrameError("the server is still reading its look-back; reconnect and resume", 1013) from None
     sent: set[tuple] = set()
     counts: dict[str, int] = {}
     for tenant in await state.visible(principal):
