@@ -63,7 +63,7 @@ class Settings:
     database: str
     flink_url: str
     tenant_pattern: str = ""  # read only the topics of tenants whose name matches (a regex); "" reads all
-    secure_cookie: bool = False  # served behind https: the cookie gets Secure
+    https: bool = False  # browsers reach it over https (a TLS proxy in front): Secure cookie, https origin
 
 
 class State:
@@ -105,8 +105,10 @@ def answer(body: object, status: int = 200) -> JSONResponse:
 
 
 def own_origin(connection: HTTPConnection) -> str:
-    scheme = {"ws": "http", "wss": "https"}.get(connection.url.scheme, connection.url.scheme)
-    return f"{scheme}://{connection.headers.get('host', '')}"
+    """The origin a page of this server has: what a same-origin request's Origin header says."""
+    state: State = connection.app.state.dashboard
+    secure = state.settings.https or connection.url.scheme in ("https", "wss")
+    return f"{'https' if secure else 'http'}://{connection.headers.get('host', '')}"
 
 
 async def authenticate(state: State, connection: HTTPConnection) -> Principal | None:
@@ -176,7 +178,7 @@ async def login(request: Request) -> Response:
     session_id, ends = await run_in_threadpool(state.tokens.open_session, principal)
     response = answer(await _me(state, principal))
     response.set_cookie(COOKIE, session_id, max_age=max(1, int(ends.timestamp() - time.time())), path="/",
-                        httponly=True, samesite="strict", secure=state.settings.secure_cookie)
+                        httponly=True, samesite="strict", secure=state.settings.https)
     return response
 
 
@@ -188,7 +190,7 @@ async def logout(request: Request) -> Response:
     if _SESSION_ID.fullmatch(session_id):
         await run_in_threadpool(state.tokens.close_session, session_id)
     response = Response(status_code=204)
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=state.settings.secure_cookie)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict", secure=state.settings.https)
     return response
 
 

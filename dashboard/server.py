@@ -15,11 +15,11 @@ if TYPE_CHECKING:  # the server's modules (Starlette, prometheus-client) load on
 
 
 def settings_of(cfg: StackConfig, keyspace: str = DEFAULT_KEYSPACE, database: str = "tenantstream",
-                mongo_uri: str | None = None, tenant_pattern: str = "") -> Settings:
+                mongo_uri: str | None = None, tenant_pattern: str = "", https: bool = False) -> Settings:
     from dashboard.app import Settings
 
     return Settings(cfg.kafka.bootstrap, cfg.cassandra.port, keyspace, mongo_uri or cfg.ferretdb.uri, database,
-                    cfg.flink.rest_url, tenant_pattern)
+                    cfg.flink.rest_url, tenant_pattern, https)
 
 
 def run(settings: Settings, host: str, port: int) -> None:
@@ -44,7 +44,8 @@ def _pattern(text: str) -> str:
 
 def _serve(args: argparse.Namespace) -> int:
     cfg = load_config()
-    run(settings_of(cfg, args.keyspace, args.database, args.mongo_uri, args.tenants_matching), args.host, args.port)
+    run(settings_of(cfg, args.keyspace, args.database, args.mongo_uri, args.tenants_matching, args.https),
+        args.host, args.port)
     return 0
 
 
@@ -62,4 +63,6 @@ def add_serve_command(commands: argparse._SubParsersAction) -> None:
                        help="the metadata database with the tenant registry and tokens (default tenantstream)")
     serve.add_argument("--tenants-matching", type=_pattern, default="", metavar="REGEX",
                        help="read only the topics of tenants whose name matches (default: every tenant)")
+    serve.add_argument("--https", action="store_true",
+                       help="browsers reach it over https through a TLS proxy: Secure cookie, https origin")
     serve.set_defaults(func=_serve)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from datetime import timedelta
 
 import pytest
 
@@ -35,6 +36,9 @@ def test_a_token_is_printed_once_stored_hashed_listed_and_revoked(stack, store, 
     revoked = cli("tenant", "token", "revoke", ident, "--database", store.db.name)
     assert revoked.returncode == 0 and tokens.verify(token) is None
     assert "revoked" in cli("tenant", "token", "list", tenant, "--database", store.db.name).stdout
+    others = [tokens.create(tenant, False, timedelta(hours=1))[1] for _ in range(2)]
+    assert tokens.revoke_tenant(tenant) == 2  # what `tenant delete` does to its tokens
+    assert [tokens.verify(t) for t in others] == [None, None]
 
 
 @pytest.mark.parametrize(("args", "says"), [
