@@ -291,6 +291,7 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
         tabs[a].wait("window.dashboard.rows('alarm_rate').length >= 30", timeout_s=120)
         assert producing.is_alive(), "the events were all sent before the server was killed: not mid-stream"
         connects = tabs[a].page.evaluate("window.dashboard.connects()")
+        killed_at = tabs[a].page.evaluate("Date.now()")
         server.kill()
         tabs[a].context.set_offline(True)
         tabs[a].wait("window.dashboard.state() !== 'live'", timeout_s=10)
@@ -321,9 +322,10 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
                if f["type"] == "window" and f["source"] == "history" for r in [f["row"]]} - held
     assert len(resumed) >= 6, "A's resume brought no window committed while it was away: the test proves nothing"
 
-    # (a) every window the server pushed live reached the page within 10 s of its commit
+    # (a) every window the first server pushed live reached the page within 10 s of its commit (a restarted
+    # server replays its look-back, which is older by design)
     live = [(at, f["row"], f["committed_ms"]) for at, f in tabs[a].stamped()
-            if f["type"] == "window" and f["source"] == "live"]
+            if f["type"] == "window" and f["source"] == "live" and at < killed_at]
     assert len(live) >= 30
     late = [(row["station_id"], row["datapoint_id"], row["window_start"], at - committed)
             for at, row, committed in live if at - committed > LIVE_WITHIN_MS]
