@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import re
 import time
 from collections import defaultdict, deque
@@ -23,7 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pymongo.errors import PyMongoError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
@@ -31,6 +35,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from connectors.cassandra import CassandraUnavailableError
 from connectors.kafka_access import authorize_dashboard
 from connectors.metadata import MetadataStore
 from dashboard.feed import Feed, Hub
@@ -43,6 +48,8 @@ from jobs.sensor_health import HEALTH_TABLE, SILENCE_TABLE
 from jobs.tables import RESULT_TABLES
 from operators.health_figures import health_figures, silent_now
 from operators.ranges import NUMERIC_TYPES, QueryError, RangeQuery, parse_query
+
+log = logging.getLogger(__name__)
 
 COOKIE = "tenantstream_session"
 STATIC = Path(__file__).parent / "static"
@@ -392,6 +399,15 @@ async def no_pages(request: Request) -> Response:
                              404)
 
 
+async def failed(request: Request, exc: Exception) -> Response:
+    """A server the answer needs did not answer (or a bug): 503 or 500 in one line, no traceback, nothing of
+    the request echoed; the traceback goes to the server's log."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    if isinstance(exc, (CassandraUnavailableError, DriverException, NoHostAvailable, PyMongoError)):
+        return error(503, "a server the dashboard reads (Cassandra or the metadata store) did not answer; try again")
+    return error(500, "the dashboard failed to answer; its log says why")
+
+
 class SecurityHeaders:
     """Headers every answer carries: no framing, no sniffing, scripts and connections only from here."""
 
@@ -442,6 +458,6 @@ def create_app(settings: Settings) -> Starlette:
               Route("/api/v1/operations", operations), Route("/api/v1/openapi.json", openapi),
               Route("/metrics", metrics), WebSocketRoute("/api/v1/stream", stream)]
     routes.append(Mount("/", StaticFiles(directory=STATIC, html=True)) if STATIC.is_dir() else Route("/", no_pages))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: failed})
     app.add_middleware(SecurityHeaders)
     return app

@@ -2,7 +2,8 @@
 Cassandra by the real results writer; two tenants' clients at once; the server killed with SIGKILL mid-stream
 and restarted. Tenant B never receives a frame of A (asserted on the frames), and A's client, resuming from
 the newest window it holds, ends holding exactly A's rows in Cassandra: none missing, none received twice
-(except the window at the resume point, which the protocol sends again on purpose)."""
+(except the window at the resume point, which the protocol sends again on purpose); an operator's client
+ends holding both tenants' rows."""
 
 from __future__ import annotations
 
@@ -127,6 +128,7 @@ def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_ro
     served.start()
     try:
         clients = {t: Client(served.base, login(served.base, make_token(store, t)[1])) for t in (a, b)}
+        clients["operator"] = Client(served.base, login(served.base, make_token(store, a, operator=True)[1]))
 
         async def scenario() -> None:
             stop = asyncio.Event()
@@ -143,7 +145,8 @@ def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_ro
                     await asyncio.to_thread(served.start)
                 await asyncio.sleep(0.05)
             await asyncio.to_thread(writer.drain, 120)
-            await _until(lambda: len(clients[a].held) >= 40 and len(clients[b].held) >= 40, 60, "every window")
+            await _until(lambda: len(clients[a].held) >= 40 and len(clients[b].held) >= 40
+                         and len(clients["operator"].held) >= 80, 60, "every window")
             await asyncio.sleep(2)  # anything still to come would come now
             stop.set()
             await asyncio.gather(*tasks)
@@ -158,12 +161,15 @@ def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_ro
         writer.stop()
         writer_thread.join(30)
 
+    in_cassandra = {t: _cassandra_rows(stack.cassandra.port, keyspace, t) for t in (a, b)}
+    assert clients["operator"].held == {**in_cassandra[a], **in_cassandra[b]}  # an operator sees every tenant
     for tenant, other in ((a, b), (b, a)):
         client = clients[tenant]
-        assert client.connections >= 2, "the client reconnected after the kill"
         assert all(frame.get("tenant") in (None, tenant) for frame in client.frames)
         assert other not in json.dumps(client.frames), f"{tenant} received a frame of {other}"
-        assert client.held == _cassandra_rows(stack.cassandra.port, keyspace, tenant)
+        assert client.held == in_cassandra[tenant]
+    for client in clients.values():
+        assert client.connections >= 2, "the client reconnected after the kill"
         received = Counter(tuple(f["row"][c] for c in PRIMARY_KEY) for f in client.frames if f["type"] == "window")
         twice = {key for key, n in received.items() if n > 1}
         assert all(key[3] in client.resumed_at for key in twice), f"windows received twice: {sorted(twice)}"

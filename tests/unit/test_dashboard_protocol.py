@@ -8,8 +8,10 @@ import json
 from datetime import timedelta
 
 import pytest
+from starlette.requests import Request
 
-from dashboard.app import decode_page, encode_page
+from connectors.cassandra import CassandraUnavailableError
+from dashboard.app import decode_page, encode_page, failed
 from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode, reason_kind
 from dashboard.stream import FrameError, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
@@ -183,3 +185,12 @@ def test_a_batching_connection_gets_a_reads_events_in_one_frame_the_others_one_e
     ((frame, committed),) = batched
     assert [f["row"]["window_start"] for f in json.loads(frame)["frames"]] == [T0, T0 + 1, T0 + 2]
     assert committed == (100, 101, 102)
+
+
+def test_a_server_that_did_not_answer_is_503_and_a_bug_500_in_one_line_without_details():
+    request = Request({"type": "http", "method": "GET", "path": "/api/v1/tables", "headers": [], "query_string": b""})
+    unavailable = asyncio.run(failed(request, CassandraUnavailableError("Cassandra at 127.0.0.1:9042: secret")))
+    bug = asyncio.run(failed(request, KeyError("secret")))
+    assert (unavailable.status_code, bug.status_code) == (503, 500)
+    for response in (unavailable, bug):
+        assert b"secret" not in response.body and len(json.loads(response.body)["error"].splitlines()) == 1
