@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TextIO
 
-from confluent_kafka import IsolationLevel, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from connectors.cassandra import CassandraUnavailableError, connect, drop_keyspaces
-from connectors.kafka import admin_client, delete_groups, delete_topics, read_all
+from connectors.kafka import committed_consumer, delete_groups, delete_topics, read_all
 from connectors.results import ResultsWriter
 from faults import check, nodes
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
@@ -159,12 +158,28 @@ class SupervisedWriter:
         self._thread.join(60)
 
 
-def _stable_end(admin: AdminClient, topic: str) -> int:
-    """The results partition's last stable offset: it moves when the job commits a transaction. (`admin` must
-    outlive the answer: a client dropped before it never resolves its futures.)"""
-    asked = {TopicPartition(topic, 0): OffsetSpec.latest()}
-    answers = admin.list_offsets(asked, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=5)
-    return next(iter(answers.values())).result(timeout=10).offset
+class _CommittedCount:
+    """How many committed records a topic's partition 0 holds, as a read_committed consumer of its own counts them
+    (it follows the partition's leader wherever it moves)."""
+
+    def __init__(self, cfg: StackConfig, topic: str) -> None:
+        self.count = 0
+        self._consumer = committed_consumer(cfg.kafka.bootstrap, f"faults-watch-{uuid.uuid4().hex}", log_level=0)
+        self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="faults-count", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            msg = self._consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                self.count += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._consumer.close()
 
 
 def _windows(cfg: StackConfig, topic: str) -> list[tuple[check.Window, check.Counts]]:
@@ -264,6 +279,7 @@ def run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, out: Te
         cfg.kafka.bootstrap, cfg.cassandra.port, ALARM_RATE_TABLE, [topics.results],
         group=writer_group(job.default_group), keyspace=keyspace, login=login))
     target, watch, notes = "", None, []
+    committed = _CommittedCount(cfg, topics.results)
     try:
         sent: dict = {}
         feeder = threading.Thread(target=lambda: sent.update(result=produce(
@@ -275,9 +291,8 @@ def run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, out: Te
         struck_at = time.monotonic()
         scenario.strike(cfg, target)
         say(f"struck {target} ({scenario.strike.__name__})")
-        admin = admin_client(cfg.kafka.bootstrap, log_level=0)
-        watch = _Watch((lambda: writer.written) if scenario.watch == "cassandra"
-                       else (lambda: _stable_end(admin, topics.results)), struck_at)
+        watch = _Watch((lambda: writer.written) if scenario.watch == "cassandra" else (lambda: committed.count),
+                       struck_at)
         hold_s = scenario.hold_s * spec.hold_scale
         if scenario.mend is not None:
             time.sleep(max(0.0, hold_s - (time.monotonic() - struck_at)))
@@ -304,6 +319,7 @@ def run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, out: Te
     finally:
         if watch is not None:
             watch.stop()
+        committed.stop()
         with contextlib.suppress(ClusterError):
             if rest.state(job_id) not in {"FINISHED", "CANCELED", "FAILED"}:
                 rest.cancel(job_id)
