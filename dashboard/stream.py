@@ -23,6 +23,7 @@ from jobs.tables import RESULT_TABLES
 MAX_FRAME = 4096
 RESUME_WAIT_S = 30.0
 RECHECK_S = 30.0  # how often a connection asks whether its session is still live
+HISTORY_QUEUED = 1000  # history frames queued for a page at most (its live events wait in the buffer meanwhile)
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 
@@ -83,8 +84,8 @@ async def _send_loop(websocket: WebSocket, connection: Connection, state: State)
             state.metrics.push_delay.observe(max(0.0, now - committed_ms / 1000))
 
 
-async def _resume(state: State, principal: Principal, connection: Connection, after: dict[str, int],
-                  history: bool) -> dict[str, int]:
+async def _resume(state: State, principal: Principal, connection: Connection, sender: asyncio.Task,
+                  after: dict[str, int], history: bool) -> dict[str, int]:
     """Send the history the resume asks for, then the buffer less what it held; rows sent per table."""
     try:
         await asyncio.wait_for(state.hub.ready.wait(), RESUME_WAIT_S)
@@ -103,6 +104,10 @@ async def _resume(state: State, principal: Principal, connection: Connection, af
             for key, row in sorted(rows.items(), key=lambda item: item[1][table.clustering[0]]):
                 connection.send(window_frame(tenant, table, row, None, "history"))
                 sent.add(key)
+                while connection.queue.qsize() >= HISTORY_QUEUED:  # history at the pace the page reads it
+                    if sender.done():
+                        raise WebSocketDisconnect(1006)
+                    await asyncio.sleep(0.01)
             counts[name] = counts.get(name, 0) + len(rows)
     connection.go_live(sent)
     return counts
@@ -122,7 +127,7 @@ async def stream(websocket: WebSocket) -> None:
     try:
         message = await asyncio.wait_for(websocket.receive(), RESUME_WAIT_S)
         after, history, connection.batch = parse_resume(parse_frame(message))
-        counts = await _resume(state, principal, connection, after, history)
+        counts = await _resume(state, principal, connection, sender, after, history)
         connection.send(json.dumps({"type": "synced", "rows": counts}))
         while True:
             try:

@@ -26,6 +26,7 @@ T0 = 1767240000000  # 2026-01-01T04:00Z
 MINUTE = 60_000
 B_MARK = 987654  # B's rows carry it; no answer to A may
 A_KEY = "key=station_id=S1&key=datapoint_id=D1"
+MANY = 12_000  # A's windows of station S9: a resume's history longer than a connection's queue (10,000 frames)
 
 
 def _row(tenant: str, i: int, station: str = "S1", fires: int | None = None) -> dict:
@@ -56,7 +57,8 @@ def world(stack, tmp_path_factory):
     store = MetadataStore(stack.ferretdb.uri, database)
     served = Served(database, keyspace, f".*{u}", tmp_path_factory.mktemp("dash") / "serve.log")
     try:
-        for table, rows in ((ALARM_RATE_TABLE, ours + theirs), (HEALTH_TABLE, health)):
+        many = [_row(a, i, station="S9") for i in range(MANY)]  # more history than a page's queue holds
+        for table, rows in ((ALARM_RATE_TABLE, ours + theirs + many), (HEALTH_TABLE, health)):
             table.ensure(session, keyspace)
             columns = [c for c, _ in table.columns()]
             upsert(session, insert_statement(session, keyspace, table.name, columns),
@@ -120,7 +122,7 @@ def test_sum_mean_and_keys_over_the_same_range_logic(world):
                               "&field=rate")
     assert status == 200 and mean["value"] == pytest.approx((0.0 + 0.1) / 2)
     status, keys = get(world, f"/api/v1/tenants/{a}/tables/alarm_rate/keys")
-    assert status == 200 and keys["keys"] == [{"station_id": "S1", "datapoint_id": "D1"}]
+    assert status == 200 and keys["keys"] == [{"station_id": s, "datapoint_id": "D1"} for s in ("S1", "S9")]
     assert_nothing_of_b(world, [total, mean, keys])
 
 
@@ -284,3 +286,27 @@ def test_metrics_name_tenants_only_to_an_operator(world):
         assert world["a"] not in body and world["b"] not in body and "tenant=" not in body
     status, body = get(world, "/metrics", who="operator")
     assert status == 200 and "tenantstream_dashboard_clients" in body and "tenantstream_dashboard_results" in body
+
+
+def test_a_resume_gets_more_history_than_a_queue_holds_at_the_pace_it_reads(world):
+    base = world["served"].base
+    cookie = login(base, world["tokens"]["a"])
+
+    async def run() -> tuple[dict, list[dict]]:
+        ws = await open_stream(base, cookie)
+        await ws.send(json.dumps({"type": "resume", "after": {}, "history": True}))
+        windows = []
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            if frame["type"] == "synced":
+                await ws.close()
+                return frame, windows
+            windows.append(frame)
+            if len(windows) % 2000 == 0:
+                await asyncio.sleep(0.5)  # a slow page
+
+    synced, windows = asyncio.run(run())
+    alarm = [w["row"] for w in windows if w["table"] == "alarm_rate"]
+    assert synced["rows"]["alarm_rate"] == len(alarm) == 7 + MANY
+    assert len({(r["station_id"], r["window_start"]) for r in alarm}) == len(alarm)
+    assert_nothing_of_b(world, windows)
