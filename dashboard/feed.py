@@ -22,7 +22,7 @@ from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from connectors.credentials import Login
 from connectors.kafka import committed_consumer
@@ -256,7 +256,6 @@ class Feed:
         self.assigned: set[tuple[str, int]] = set()
         self._stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="dashboard-feed", daemon=True)
-        self.failure: BaseException | None = None
 
     def start(self) -> None:
         self.thread.start()
@@ -265,21 +264,29 @@ class Feed:
         self._stop.set()
         self.thread.join(timeout=10)
 
-    def _assign_new(self, consumer: Consumer) -> list[TopicPartition]:
+    def _assign_new(self, consumer: Consumer) -> dict[tuple[str, int], int]:
         """Assign the partitions of matching topics not read yet, each from the first record of the look-back
-        (its end if none); those with records to read. Assigned by hand, not subscribed: a rebalance would
-        move every partition back."""
-        topics = consumer.list_topics(timeout=10).topics
-        new = [TopicPartition(name, p) for name, meta in topics.items() if self.pattern.match(name)
-               for p in meta.partitions if (name, p) not in self.assigned]
-        if not new:
-            return []
-        since = int(time.time() * 1000) - LOOKBACK_MS
-        found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, since) for p in new], timeout=10)
+        (its end if none); the end offset of each with records to read. Assigned by hand, not subscribed: a
+        rebalance would move every partition back. A broker that cannot answer yet (a topic just made has
+        no leader) leaves them for the next round."""
+        try:
+            topics = consumer.list_topics(timeout=10).topics
+            new = [TopicPartition(name, p) for name, meta in topics.items() if self.pattern.match(name)
+                   for p in meta.partitions if (name, p) not in self.assigned]
+            if not new:
+                return {}
+            since = int(time.time() * 1000) - LOOKBACK_MS
+            found = consumer.offsets_for_times([TopicPartition(p.topic, p.partition, since) for p in new],
+                                               timeout=10)
+            ends = {(p.topic, p.partition): consumer.get_watermark_offsets(p, timeout=10)[1]
+                    for p in found if p.offset >= 0}
+        except KafkaException as err:
+            log.warning("dashboard feed: new partitions wait for the next round (%s s): %s", DISCOVER_S, err)
+            return {}
         consumer.incremental_assign([TopicPartition(p.topic, p.partition, p.offset if p.offset >= 0 else OFFSET_END)
                                      for p in found])
         self.assigned.update((p.topic, p.partition) for p in new)
-        return [p for p in found if p.offset >= 0]
+        return ends
 
     def _caught_up(self, consumer: Consumer, ends: dict[tuple[str, int], int], since: float) -> bool:
         """Whether the look-back is read: every partition assigned at start-up is at its end of then (an
@@ -291,38 +298,41 @@ class Feed:
         return all(tp.offset >= ends[(tp.topic, tp.partition)] for tp in positions)
 
     def _run(self) -> None:
+        """Read until stopped. Partitions assigned before the hub is ready hold the look-back: their records
+        from before the start are replays, and the hub is ready once they are read to their ends of then.
+        A failed round (the broker away, a bug) is logged and tried again a second later."""
         consumer = committed_consumer(self.bootstrap, self.group, self.login, **{"fetch.wait.max.ms": 50})
         started, started_ms = time.monotonic(), int(time.time() * 1000)
-        at_start = self._assign_new(consumer)
-        replayed = {(tp.topic, tp.partition) for tp in at_start}  # a record of these before the start is a replay
-        ends = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in at_start}
-        discovered, ready = time.monotonic(), False
+        ends: dict[tuple[str, int], int] = {}  # of the partitions assigned before ready
+        discovered, ready = 0.0, False
         try:
             while not self._stop.is_set():
-                if time.monotonic() - discovered > DISCOVER_S:
-                    self._assign_new(consumer)
-                    discovered = time.monotonic()
-                messages = consumer.consume(1000, timeout=0.1) if self.assigned else []
-                events = []
-                for msg in messages:
-                    if msg.error():
-                        log.warning("dashboard feed: %s", msg.error())
-                        continue
-                    committed_ms = msg.timestamp()[1]
-                    event = decode(msg.topic(), msg.value(), committed_ms)
-                    if event is not None:
-                        replay = committed_ms < started_ms and (msg.topic(), msg.partition()) in replayed
-                        events.append(dataclasses.replace(event, replay=True) if replay else event)
-                if events:
-                    self.loop.call_soon_threadsafe(self.hub.publish, events)
-                if not ready and not messages and self._caught_up(consumer, ends, started):
-                    ready = True
-                    self.loop.call_soon_threadsafe(self.hub.ready.set)
-                if not self.assigned:
-                    self._stop.wait(0.1)
-        except BaseException as err:
-            self.failure = err
-            log.exception("dashboard feed stopped")
-            raise
+                try:
+                    if time.monotonic() - discovered > DISCOVER_S:
+                        new = self._assign_new(consumer)
+                        if not ready:
+                            ends.update(new)
+                        discovered = time.monotonic()
+                    messages = consumer.consume(1000, timeout=0.1) if self.assigned else []
+                    events = []
+                    for msg in messages:
+                        if msg.error():
+                            log.warning("dashboard feed: %s", msg.error())
+                            continue
+                        committed_ms = msg.timestamp()[1]
+                        event = decode(msg.topic(), msg.value(), committed_ms)
+                        if event is not None:
+                            replay = committed_ms < started_ms and (msg.topic(), msg.partition()) in ends
+                            events.append(dataclasses.replace(event, replay=True) if replay else event)
+                    if events:
+                        self.loop.call_soon_threadsafe(self.hub.publish, events)
+                    if not ready and not messages and self._caught_up(consumer, ends, started):
+                        ready = True
+                        self.loop.call_soon_threadsafe(self.hub.ready.set)
+                    if not self.assigned:
+                        self._stop.wait(0.1)
+                except Exception:
+                    log.exception("dashboard feed: a round failed; trying again in 1 s")
+                    self._stop.wait(1.0)
         finally:
             consumer.close()
