@@ -77,6 +77,11 @@ run_job(job, ALARM_RATE_TABLE, cfg, RunSettings(cfg.kafka.bootstrap), Path(sys.a
 """
 
 
+def flat(frame: dict) -> list[dict]:
+    """The frames one server frame carries: a `batch` holds several (PROTOCOL.md, resume's `batch`)."""
+    return frame["frames"] if frame["type"] == "batch" else [frame]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -168,7 +173,8 @@ class Tab:
         return self.page.evaluate("t => window.dashboard.rows(t)", table)
 
     def stamped(self) -> list[tuple[int, dict]]:
-        return [(at, json.loads(data)) for at, data in self.page.evaluate("window.__frames")]
+        """Every frame with the browser's clock when its server frame arrived."""
+        return [(at, one) for at, data in self.page.evaluate("window.__frames") for one in flat(json.loads(data))]
 
     def show(self, page: str, ready: str, shot: str) -> None:
         """Open one of the pages, wait until it is drawn, and keep a screenshot of it."""
@@ -344,7 +350,7 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
 
     # (b) neither tenant was sent a byte of the other's records, on any connection, before or after the kill
     for t, other in ((a, b), (b, a)):
-        frames = [json.loads(f) for f in tabs[t].frames]
+        frames = [one for f in tabs[t].frames for one in flat(json.loads(f))]
         assert sum(f["type"] == "window" for f in frames) >= len(expected[t])
         assert not [f for f in tabs[t].frames if other in f], f"{t} received a frame naming {other}"
         assert {f["tenant"] for f in frames if "tenant" in f} == {t}
@@ -370,8 +376,14 @@ def test_a_wrong_or_revoked_token_shows_an_error_and_no_data(stack, unique, stor
 
     tab.login(token)  # the right one works: the wrong one failed for being wrong
     tab.wait("window.dashboard.state() === 'live'")
+    assert tab.page.is_hidden("#login") and tab.page.is_hidden("#login-error")
     cli("tenant", "token", "revoke", ident, "--database", store.db.name)
-    tab.page.reload()  # the session died with its token: the page asks to log in again, and holds nothing
+    # the open page's session dies with its token: the server closes its WebSocket (within 30 s), and the
+    # page, refused on reconnecting, asks to log in again and drops what it held
+    tab.wait("!document.getElementById('login').hidden", timeout_s=60)
+    assert "session has ended" in tab.page.text_content("#login-error")
+    assert tab.page.evaluate("window.dashboard.state()") == "offline"
+    tab.page.reload()
     tab.wait("!document.getElementById('login').hidden")
     tab.login(token)
     tab.wait("!document.getElementById('login-error').hidden")

@@ -86,12 +86,12 @@ async function sessionHolds() {
 
 async function startSession(me) {
   store.setTables((await api("/api/v1/tables")).tables);
-  $("login").hidden = true;
+  $("login").hidden = $("login-error").hidden = true;
   $("nav").hidden = $("who").hidden = $("logout").hidden = false;
   $("who").textContent = me.operator ? "operator" : me.tenant;
   pages = { alarm: new AlarmPage(store), flow: new FlowPage(store), health: new HealthPage(store, me),
     operations: new OperationsPage(store) };
-  live = new Live(store, { onState: setState, onChange: changed, onRefused: sessionHolds });
+  live = new Live(store, { onState: setState, onChange: changed, sessionHolds });
   live.start();
   route();
 }
