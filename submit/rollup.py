@@ -220,7 +220,8 @@ def _rollup(args: argparse.Namespace) -> int:
     report = run_rollups([rollup], cfg, settings, args.keyspace, args.parallelism)
     span = (f"periods from {format_time(start) if start is not None else 'the first'} to "
             f"{format_time(end) if end is not None else 'the last'}")
-    print(f"{rollup.describe()}, {span}: {report.rows_written:,} rows into {args.keyspace}.{kind.table.name} and "
+    rows = f"{report.rows_written:,} row{'s' * (report.rows_written != 1)}"
+    print(f"{rollup.describe()}, {span}: {rows} into {args.keyspace}.{kind.table.name} and "
           f"{kind.job(args.tenant).topics(args.tenant).results} in {report.seconds:.1f} s "
           f"(Flink job {report.job_seconds:.1f} s)")
     return 0

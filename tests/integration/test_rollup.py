@@ -5,6 +5,7 @@
 - Batch and stream agree: the day rollups of the alarm-rate job's windows equal the sums of the windows that
   job wrote into Cassandra, per local day.
 - An alert recomputes its key's day, week and month, once a minute at most.
+- Flow rollups (nullable aggregates) reach Cassandra as the oracle computes them.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from schemas import codec
 from submit.local import run_job
 from submit.rollup import RollupTrigger, run_rollups
 from submit.simulate import SimRecord, SimulationSpec, alarm_events, produce
-from tests.rollup_oracle import alarm_rate_rollup, period_bounds
+from tests.rollup_oracle import FLOW_FIELDS, alarm_rate_rollup, flow_rollup, period_bounds
+from tests.unit.test_rollup_oracle import flow_windows
 
 KIND = ROLLUPS["alarm_rate"]
 ZONE = "Europe/Amsterdam"
@@ -181,3 +183,24 @@ def test_an_alert_recomputes_its_keys_day_week_and_month_once_a_minute(stack, un
         start = period.start(alert["window_start"], ZONE)
         expected.update({k: v for k, v in labelled(label, alarm_rate_rollup(s1, label, ZONE)).items() if k[3] == start})
     assert rollup_rows(stack.cassandra.port, keyspace, KIND.table, tenant) == expected
+
+
+def test_flow_rollups_reach_cassandra_as_the_oracle_computes_them(stack, unique, keyspace):
+    bootstrap = stack.kafka.bootstrap
+    tenant, kind = f"rf{unique}", ROLLUPS["flow_aggregates"]
+    ensure_topics(bootstrap, [kind.source_topic(tenant)], partitions=2)
+    own = [{**row, "tenant": tenant} for row in flow_windows(seed=27)[:1200]]  # about 3 days around the 2024 leap day
+    publish(bootstrap, kind.source_topic(tenant), kind.windows.schema, own)
+
+    report = run_rollups([Rollup(kind, tenant, DAY, "America/New_York")], stack, RunSettings(bootstrap), keyspace)
+
+    cluster, session = connect(stack.cassandra.port, keyspace)
+    try:
+        rows = session.execute(f"SELECT * FROM {kind.table.name} WHERE tenant = %s ALLOW FILTERING", (tenant,))
+        got = {(r.sensor_id, r.element_id, r.kind, _ms(r.window_start), _ms(r.window_end)):
+               tuple(getattr(r, f) for f in FLOW_FIELDS) for r in rows if r.period == "day"}
+    finally:
+        cluster.shutdown()
+    expected = flow_rollup(own, "day", "America/New_York")
+    assert got == expected and report.rows_written == len(expected)
+    assert any(v[3] is None for k, v in expected.items() if k[2] == "additive")  # nulls stay nulls

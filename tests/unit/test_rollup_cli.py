@@ -10,7 +10,9 @@ import pytest
 
 import submit.rollup
 from jobs.rollup import ROLLUPS, Rollup, RollupError
+from jobs.tables import RESULT_TABLES
 from operators.periods import DAY, parse_period
+from operators.ranges import QueryError, parse_query
 from operators.rollups import Throttle
 from schemas.assets import AssetError, parse_assets
 from submit.cli import main
@@ -107,3 +109,14 @@ def test_a_tenants_time_zone_is_checked_in_the_asset_file():
         parse_assets({"tenants": [{**tenant, "timezone": "Mars/Base"}]}, "a.yaml")
     with pytest.raises(RollupError):
         Rollup(ROLLUPS["flow_aggregates"], "acme", DAY, "UTC", only=((),))
+
+
+def test_query_reads_a_rollup_table_by_its_whole_key_period_included():
+    query = parse_query(RESULT_TABLES, "alarm_rate_rollup", keyspace="tenantstream", tenant="acme",
+                        keys=["station_id=S1", "datapoint_id=D1", "period=12h"], after="2024-03-01")
+    text, params = query.cql()
+    assert "tenant = ? AND station_id = ? AND datapoint_id = ? AND period = ? AND window_start >= ?" in text
+    assert params == ["acme", "S1", "D1", "12h", ms("2024-03-01T00:00Z")]
+    with pytest.raises(QueryError, match="add --key period="):
+        parse_query(RESULT_TABLES, "flow_aggregates_rollup", keyspace="tenantstream", tenant="acme",
+                    keys=["sensor_id=P1"], after="2024-03-01")
