@@ -16,6 +16,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 
 from connectors.alerts import ALERT_SCHEMA, alerts_topic
 from connectors.cassandra import connect
@@ -24,9 +25,10 @@ from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.pipeline import RunSettings, authorized
 from jobs.rollup import ROLLUPS, Rollup
-from operators.periods import DAY, parse_period
+from operators.periods import DAY, PeriodError, parse_period
 from operators.rollups import Throttle
 from schemas import codec
+from schemas.assets import parse_assets
 from submit.local import run_job
 from submit.rollup import RollupTrigger, run_rollups
 from submit.simulate import SimRecord, SimulationSpec, alarm_events, produce
@@ -204,3 +206,23 @@ def test_flow_rollups_reach_cassandra_as_the_oracle_computes_them(stack, unique,
     expected = flow_rollup(own, "day", "America/New_York")
     assert got == expected and report.rows_written == len(expected)
     assert any(v[3] is None for k, v in expected.items() if k[2] == "additive")  # nulls stay nulls
+
+
+def test_results_topics_are_kept_forever_and_the_time_zone_comes_from_the_tenants_document(stack, unique, store):
+    topic = f"rz{unique}.results.alarm_rate"
+    ensure_topics(stack.kafka.bootstrap, [topic], partitions=1)
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    admin = admin_client(stack.kafka.bootstrap)  # held until the answer came
+    (configs,) = admin.describe_configs([resource]).values()
+    retention = configs.result()["retention.ms"]
+    # Set on the topic itself, not the broker's default (the stack's broker keeps everything too).
+    assert (retention.value, retention.source) == ("-1", ConfigSource.DYNAMIC_TOPIC_CONFIG.value)
+
+    tenant = {"name": "n", "alarm_rate_threshold": 0.1, "flow_breach_threshold": 0.1}
+    store.load(parse_assets({"tenants": [{"id": f"ny{unique}", **tenant, "timezone": "America/New_York"},
+                                         {"id": f"utc{unique}", **tenant}]}, "a.yaml"))
+    assert store.timezone(f"ny{unique}") == "America/New_York"
+    assert store.timezone(f"utc{unique}") == "UTC" and store.timezone(f"none{unique}") == "UTC"
+    store.db.tenants.update_one({"_id": f"utc{unique}"}, {"$set": {"timezone": "Mars/Base"}})
+    with pytest.raises(PeriodError, match=f"tenant utc{unique} in the metadata store: time zone 'Mars/Base'"):
+        store.timezone(f"utc{unique}")
