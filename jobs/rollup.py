@@ -13,8 +13,8 @@ the stack's broker keeps everything anyway), Flink's own Kafka connector reads i
 the tenant's principal already may read it. Cassandra has no Flink 2.x connector; one in our jar would be a
 second reader of the same rows to write and keep. The topic holds a window again when a stream job is run
 again over the same events, so the rollup takes each window's newest record (by Kafka timestamp), as the
-Cassandra upsert keeps the last write. The cost is reading the tenant's whole topic for any range: see the
-bench (bench/rollup.py) and README for how that grows.
+Cassandra upsert keeps the last write. The cost is reading the tenant's whole topic for any range (bench
+--rollup, 2 loaded cores: a month of 1-minute windows of 100 keys, 4.32 M, took a 233 s job; a tenth 67 s).
 
 Idempotent: a range is widened to whole periods (operators.periods.whole_periods), so a period's row is
 always computed from all its windows, and a rerun writes the same rows again (the same Cassandra keys,
