@@ -46,10 +46,12 @@ from connectors.metadata import MetadataStore
 from dashboard.tokens import TokenStore
 from schemas import codec
 from stack.config import load_config
+from submit.local import pending_records
 from submit.simulate import SimulationSpec, alarm_events, produce
 
 ROOT = Path(__file__).parents[1]
 T0 = 1767240000000
+JOB_CATCH_UP_S = 600.0
 
 
 def _free_port() -> int:
@@ -205,6 +207,10 @@ def _run_job(bootstrap: str, run_id: str, tenants: list[str], keyspace: str, arg
         spec = SimulationSpec(tenants=tuple(tenants), events=int(args.rate * args.seconds) // len(tenants),
                               rate=args.rate, malformed=0.0, old_schema=0.0, start_ms=int(time.time() * 1000))
         produce(alarm_events(spec), bootstrap, spec.events * len(tenants), rate=args.rate, progress=None)
+        deadline = time.monotonic() + JOB_CATCH_UP_S  # a loaded machine's job falls behind the events
+        sources = [f"{t}.sensors.alarms" for t in tenants]
+        while pending_records(bootstrap, sources, f"bench.{run_id}.job") and time.monotonic() < deadline:
+            time.sleep(2)
         time.sleep(args.period)  # the job's next checkpoints commit the windows that closed
     finally:
         job.send_signal(signal.SIGINT)
