@@ -22,7 +22,7 @@ from jobs.tables import RESULT_TABLES
 
 MAX_FRAME = 4096
 RESUME_WAIT_S = 30.0
-RECHECK_S = 30.0  # how often a connection asks whether its session is still live
+RECHECK_S = 10.0  # how often a connection asks whether its session is still live
 HISTORY_QUEUED = 1000  # history frames queued for a page at most (its live events wait in the buffer meanwhile)
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
@@ -129,12 +129,17 @@ async def stream(websocket: WebSocket) -> None:
         after, history, connection.batch = parse_resume(parse_frame(message))
         counts = await _resume(state, principal, connection, sender, after, history)
         connection.send(json.dumps({"type": "synced", "rows": counts}))
+        recheck_at = time.monotonic() + RECHECK_S
         while True:
-            try:
-                message = await asyncio.wait_for(websocket.receive(), RECHECK_S)
+            try:  # a clock, not idleness, decides when: a page that pings keeps no revoked session alive
+                message = await asyncio.wait_for(websocket.receive(), max(0.0, recheck_at - time.monotonic()))
             except TimeoutError:
+                message = None
+            if time.monotonic() >= recheck_at:
                 if not await authenticate(state, websocket):  # logged out, revoked or expired meanwhile
-                    raise FrameError("the session ended") from None
+                    raise FrameError("the session ended")
+                recheck_at = time.monotonic() + RECHECK_S
+            if message is None:
                 continue
             frame = parse_frame(message)
             if frame["type"] != "ping":

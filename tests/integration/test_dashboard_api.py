@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from connectors.cassandra import connect, insert_statement, upsert
 from connectors.kafka import delete_topics
 from connectors.metadata import MetadataStore
+from dashboard.stream import RECHECK_S
 from dashboard.tokens import TokenStore
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.sensor_health import HEALTH_TABLE
@@ -73,7 +74,8 @@ def world(stack, tmp_path_factory):
         assert status == 200  # live before it is revoked
         TokenStore(store.db).revoke(revoked_id)
         time.sleep(1.1)  # the expired token's second is over
-        yield {"a": a, "b": b, "ours": ours, "health": health, "tokens": tokens, "served": served, "u": u}
+        yield {"a": a, "b": b, "ours": ours, "health": health, "tokens": tokens, "served": served, "u": u,
+               "store": store}
     finally:
         served.stop()
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
@@ -277,6 +279,32 @@ def test_an_oversized_or_malformed_websocket_frame_closes_the_socket(world, fram
     closed_with, received = asyncio.run(run())
     assert closed_with == code
     assert received == [] and world["b"] not in "".join(received)
+
+
+def test_a_live_websocket_closes_when_its_token_is_revoked_even_while_it_pings(world):
+    base = world["served"].base
+    store = world["store"]
+    ident, token = make_token(store, world["a"])
+    cookie = login(base, token)
+
+    async def run() -> tuple[int, float]:
+        ws = await open_stream(base, cookie)
+        await ws.send(json.dumps({"type": "resume", "after": {}, "history": False}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] != "synced":
+            pass
+        TokenStore(store.db).revoke(ident)
+        revoked = time.monotonic()
+        try:
+            while time.monotonic() - revoked < RECHECK_S + 10:
+                await ws.send(json.dumps({"type": "ping"}))
+                await asyncio.wait_for(ws.recv(), 2)  # the pong
+                await asyncio.sleep(1)
+        except ConnectionClosed as closed:
+            return closed.rcvd.code, time.monotonic() - revoked
+        return 0, time.monotonic() - revoked
+
+    code, after_s = asyncio.run(run())
+    assert code == 1008 and after_s <= RECHECK_S + 5
 
 
 def test_metrics_name_tenants_only_to_an_operator(world):
