@@ -28,7 +28,9 @@ def run(settings: Settings, host: str, port: int) -> None:
 
     from dashboard.app import create_app
     from dashboard.stream import MAX_FRAME
+    from stack.frontend import dashboard_assets
 
+    dashboard_assets(load_config().cache_dir)  # the page, bundled with npm when its sources changed
     print(f"dashboard at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
     uvicorn.run(create_app(settings), host=host, port=port, ws_max_size=MAX_FRAME, log_level="warning",
                 lifespan="on")

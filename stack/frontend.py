@@ -3,7 +3,8 @@
 The libraries are pinned in package-lock.json and come from npm's per-user cache (~/.npm) after the
 first fetch, so a fresh clone on the same machine downloads nothing; a marker named after the sources'
 digest says the built files are current, so an edited source is rebuilt and an unchanged one is not.
-`python -m stack.frontend` builds when stale (`./tenantstream serve` and `demo` run it).
+`tenantstream serve` and `demo --serve` build it before serving (dashboard.server.run); `python -m stack.frontend`
+builds it by hand.
 """
 
 from __future__ import annotations
