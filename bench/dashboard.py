@@ -60,6 +60,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stop(process: subprocess.Popen, sig: signal.Signals, wait_s: float) -> None:
+    """Ask a child to end with `sig`; kill it if it has not within `wait_s`."""
+    process.send_signal(sig)
+    try:
+        process.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -213,11 +222,7 @@ def _run_job(bootstrap: str, run_id: str, tenants: list[str], keyspace: str, arg
             time.sleep(2)
         time.sleep(args.period)  # the job's next checkpoints commit the windows that closed
     finally:
-        job.send_signal(signal.SIGINT)
-        try:
-            job.wait(120)
-        except subprocess.TimeoutExpired:
-            job.kill()
+        _stop(job, signal.SIGINT, 120)
 
 
 def _committed(bootstrap: str, run_id: str, tenants: list[str]) -> dict[str, set]:
@@ -307,11 +312,7 @@ def run(args: argparse.Namespace) -> dict:
         }
         return report
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        _stop(server, signal.SIGTERM, 20)
         log.close()
         store.client.drop_database(database)
         store.close()

@@ -229,8 +229,10 @@ async def tables(request: Request) -> Response:
     return answer({"tables": [_describe(name) for name in sorted(RESULT_TABLES)]})
 
 
-async def _tenant_scope(request: Request, table: bool) -> tuple[State, Principal, str] | Response:
-    """The caller, and the tenant (and table) of the path it may see; else the response to give."""
+async def _tenant_scope(request: Request, table: bool, params: tuple[str, ...] = ()
+                        ) -> tuple[State, Principal, str] | Response:
+    """The caller, and the tenant (and table) of the path it may see, asked with only `params`; else the
+    response to give."""
     state: State = request.app.state.dashboard
     principal = await authenticate(state, request)
     if principal is None:
@@ -241,7 +243,7 @@ async def _tenant_scope(request: Request, table: bool) -> tuple[State, Principal
     if table and request.path_params["table"] not in RESULT_TABLES:
         return error(404, f"no result table {request.path_params['table'][:60]!r}; the tables are "
                           f"{', '.join(sorted(RESULT_TABLES))}")
-    return state, principal, tenant
+    return _check_params(request, params) or (state, principal, tenant)
 
 
 def _check_params(request: Request, allowed: tuple[str, ...]) -> Response | None:
@@ -288,13 +290,10 @@ def decode_page(query: RangeQuery, text: str) -> tuple[object, ...]:
 
 
 async def windows(request: Request) -> Response:
-    scope = await _tenant_scope(request, table=True)
+    scope = await _tenant_scope(request, True, ("key", "before", "after", "within", "limit", "page"))
     if isinstance(scope, Response):
         return scope
     state, _, tenant = scope
-    refused = _check_params(request, ("key", "before", "after", "within", "limit", "page"))
-    if refused:
-        return refused
     text = request.query_params.get("limit", str(PAGE_DEFAULT))
     if not re.fullmatch(r"[0-9]{1,9}", text) or not 1 <= int(text) <= PAGE_MAX:
         return error(400, f"limit is a whole number of rows from 1 to {PAGE_MAX}, not {text[:20]!r}")
@@ -314,14 +313,11 @@ async def windows(request: Request) -> Response:
 
 
 async def aggregate(request: Request) -> Response:
-    scope = await _tenant_scope(request, table=True)
+    scope = await _tenant_scope(request, True, ("key", "before", "after", "within", "field"))
     if isinstance(scope, Response):
         return scope
     state, _, tenant = scope
     function = request.url.path.rsplit("/", 1)[-1]
-    refused = _check_params(request, ("key", "before", "after", "within", "field"))
-    if refused:
-        return refused
     field = request.query_params.get("field")
     if not field:
         return error(400, f"name the numeric field to {function}: field=NAME")
@@ -339,9 +335,6 @@ async def keys(request: Request) -> Response:
     if isinstance(scope, Response):
         return scope
     state, _, tenant = scope
-    refused = _check_params(request, ())
-    if refused:
-        return refused
     table = RESULT_TABLES[request.path_params["table"]]
     return answer({"table": table.name, "tenant": tenant,
                    "keys": await run_in_threadpool(state.reader.keys, table, tenant)})
@@ -352,9 +345,6 @@ async def health(request: Request) -> Response:
     if isinstance(scope, Response):
         return scope
     state, _, tenant = scope
-    refused = _check_params(request, ())
-    if refused:
-        return refused
     whole = RangeQuery(HEALTH_TABLE, state.settings.keyspace, (("tenant", tenant),), None, None)
     rows = await run_in_threadpool(state.reader.windows, whole)
     latest = await run_in_threadpool(state.reader.latest, SILENCE_TABLE, tenant)
