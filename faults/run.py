@@ -395,4 +395,6 @@ _register(
              _results_leader, nodes.pause, nodes.resume, hold_s=20),
     Scenario("broker-cutoff", "cut {node} (leader of the results partition) off the network for {hold} s",
              _results_leader, nodes.cut, nodes.join, hold_s=30),
+    Scenario("quorum-leader-cutoff", "cut {node} (the controller quorum's leader) off the network for {hold} s",
+             lambda ctx: nodes.quorum_leader(ctx.cfg), nodes.cut, nodes.join, hold_s=30),
 )

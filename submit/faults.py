@@ -24,7 +24,7 @@ MOMENTS = (0.4, 0.1, 0.75)
 FULL = RunSpec()
 SHORT = dataclasses.replace(FULL, events=3000, hold_scale=0.5, settle_s=150.0)
 
-_HELP = {
+SCENARIO_HELP = {
     "broker-kill": "kill -9 the Kafka node that leads the results partition (where the job's transactions "
                    "commit) mid-stream, start it again 20 s later",
     "taskmanager-loss": "kill -9 the TaskManager that runs the job, for good: the job must go on from its last "
@@ -35,6 +35,8 @@ _HELP = {
                     "then SIGCONT",
     "broker-cutoff": "cut the Kafka node that leads the results partition off the network for 30 s (its veth "
                      "down on the host), then join it again",
+    "quorum-leader-cutoff": "cut the KRaft controller quorum's leader (the active controller, from "
+                            "describeMetadataQuorum) off the network for 30 s, then join it again",
 }
 
 
@@ -87,7 +89,7 @@ def _faults(args: argparse.Namespace) -> int:
 def add_command(commands: argparse._SubParsersAction) -> None:
     """Add `faults` to the CLI's parsers."""
     scenarios = "\n".join(textwrap.fill(f"{name}: {text}", 79, initial_indent="  ", subsequent_indent="    ")
-                          for name, text in _HELP.items())
+                          for name, text in SCENARIO_HELP.items())
     parser = commands.add_parser(
         "faults", help="fault scenarios on the multi-node stack (`stack up --profile cluster`), each checked "
                        "against the oracle",

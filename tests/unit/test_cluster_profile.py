@@ -106,3 +106,20 @@ def test_a_late_record_counted_in_its_window_instead_of_the_late_topic_is_counte
     assert any("late records were not on the late topic" in note for note in verdict.notes)
     lost = check.judge(exp, [(window, (2, 2, 1.0))], {window: (2, 2, 1.0)}, [3], [], 60_000)
     assert not lost.equal and lost.lost == 1
+
+
+def test_every_fault_scenario_is_explained_in_the_help(capsys):
+    from faults.run import SCENARIOS
+    from submit.faults import SCENARIO_HELP
+
+    assert list(SCENARIO_HELP) == list(SCENARIOS)
+    with pytest.raises(SystemExit):
+        cli.main(["faults", "--help"])
+    shown = capsys.readouterr().out
+    assert all(f"{name}:" in shown for name in SCENARIOS)
+
+
+def test_an_unknown_fault_scenario_is_one_line_and_exit_2(capsys):
+    assert cli.main(["faults", "no-such-fault"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no fault scenario no-such-fault" in err
