@@ -20,6 +20,7 @@ from connectors.metadata import MetadataStore
 from dashboard.stream import RECHECK_S
 from dashboard.tokens import TokenStore
 from jobs.alarm_rate import ALARM_RATE_TABLE
+from jobs.rollup import ALARM_RATE_ROLLUP_TABLE
 from jobs.sensor_health import HEALTH_TABLE
 from tests.dashboard_server import Served, login, make_token, open_stream, register, request
 
@@ -35,6 +36,14 @@ def _row(tenant: str, i: int, station: str = "S1", fires: int | None = None) -> 
     fires = i if fires is None else fires
     return {"tenant": tenant, "station_id": station, "datapoint_id": "D1", "window_start": start,
             "window_end": start + MINUTE, "fires": fires, "events": 10, "rate": fires / 10}
+
+
+def _day(tenant: str, i: int, fires: int) -> dict:
+    """A day rollup row (of Europe/Amsterdam's calendar, whose days start at 23:00 UTC in winter)."""
+    start = T0 - 5 * 60 * MINUTE + i * 24 * 60 * MINUTE
+    return {"tenant": tenant, "station_id": "S1", "datapoint_id": "D1", "period": "day",
+            "time_zone": "Europe/Amsterdam", "window_start": start, "window_end": start + 24 * 60 * MINUTE,
+            "fires": fires, "events": 1000, "rate": fires / 1000}
 
 
 def _health(tenant: str, i: int, known: int, silent: int, heartbeats: int) -> dict:
@@ -54,12 +63,14 @@ def world(stack, tmp_path_factory):
     ours = [_row(a, i) for i in range(7)]
     theirs = [_row(b, i, fires=B_MARK) for i in range(3)] + [_row(b, 0, station="SECRETB", fires=B_MARK)]
     health = [_health(a, 0, 4, 1, 9), _health(a, 1, 5, 2, 12)]
+    days = [_day(a, i, 10 + i) for i in range(3)]
     cluster, session = connect(stack.cassandra.port)
     store = MetadataStore(stack.ferretdb.uri, database)
     served = Served(database, keyspace, f".*{u}", tmp_path_factory.mktemp("dash") / "serve.log")
     try:
         many = [_row(a, i, station="S9") for i in range(MANY)]  # more history than a page's queue holds
-        for table, rows in ((ALARM_RATE_TABLE, ours + theirs + many), (HEALTH_TABLE, health)):
+        for table, rows in ((ALARM_RATE_TABLE, ours + theirs + many), (HEALTH_TABLE, health),
+                            (ALARM_RATE_ROLLUP_TABLE, [*days, _day(b, 0, B_MARK)])):
             table.ensure(session, keyspace)
             columns = [c for c, _ in table.columns()]
             upsert(session, insert_statement(session, keyspace, table.name, columns),
@@ -75,7 +86,7 @@ def world(stack, tmp_path_factory):
         TokenStore(store.db).revoke(revoked_id)
         time.sleep(1.1)  # the expired token's second is over
         yield {"a": a, "b": b, "ours": ours, "health": health, "tokens": tokens, "served": served, "u": u,
-               "store": store}
+               "store": store, "days": days}
     finally:
         served.stop()
         session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
@@ -126,6 +137,17 @@ def test_sum_mean_and_keys_over_the_same_range_logic(world):
     status, keys = get(world, f"/api/v1/tenants/{a}/tables/alarm_rate/keys")
     assert status == 200 and keys["keys"] == [{"station_id": s, "datapoint_id": "D1"} for s in ("S1", "S9")]
     assert_nothing_of_b(world, [total, mean, keys])
+
+
+def test_rollup_rows_are_read_like_any_result_table(world):
+    a = world["a"]
+    key = "key=station_id=S1&key=datapoint_id=D1&key=period=day"
+    status, page = get(world, windows_path(a, f"{key}&after={world['days'][1]['window_start']}", "alarm_rate_rollup"))
+    assert status == 200 and page["rows"] == world["days"][1:]
+    status, total = get(world, f"/api/v1/tenants/{a}/tables/alarm_rate_rollup/windows/sum?{key}&after=2025-12-01"
+                               "&field=fires")
+    assert status == 200 and total["value"] == 10 + 11 + 12
+    assert_nothing_of_b(world, [page, total])
 
 
 def test_health_figures_of_the_rows(world):
