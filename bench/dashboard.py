@@ -11,8 +11,10 @@ log in once per tenant (one session shared by the tenant's clients: the bench me
 scrypt), resume live-only (batch frames unless --single-frames) in `workers` processes, and record each
 window's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
 topic (read back from Kafka), each received once, and nothing of another tenant; p50/p99/max of the delay
-from the result record's Kafka timestamp (the broker's append time, before its transaction commits) to its
-arrival at the client, and the server's own histogram of it; the server's CPU seconds and peak resident
+from a result's commit to its arrival at the client, the commit being the moment a read_committed watcher
+polling every 5 ms first saw the result (so the figure is short by at most that poll); the same from the
+result record's Kafka timestamp (its append, before its transaction commits), and the server's own histogram
+of that; the server's CPU seconds and peak resident
 memory; the machine's load, which every figure here shares.
 """
 
@@ -28,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,7 +44,7 @@ from typing import TextIO
 from websockets.asyncio.client import connect
 
 from bench.measure import READY
-from connectors.kafka import delete_topics, ensure_topics, producer, read_all
+from connectors.kafka import committed_consumer, delete_topics, ensure_topics, producer, read_all
 from connectors.metadata import MetadataStore
 from dashboard.tokens import TokenStore
 from schemas import codec
@@ -100,6 +103,14 @@ def _server_delays(exposition: str) -> dict[str, float]:
             for name, share in (("p50", 0.5), ("p99", 0.99))}
 
 
+def _spread(values: list[float]) -> dict[str, float | None]:
+    """min, p50, p99 and max of `values`, rounded to 0.1."""
+    if not values:
+        return {"min": None, "p50": None, "p99": None, "max": None}
+    return {"min": round(min(values), 1), "p50": round(_percentile(values, 0.5), 1),
+            "p99": round(_percentile(values, 0.99), 1), "max": round(max(values), 1)}
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
@@ -109,6 +120,7 @@ class BenchClient:
     def __init__(self, tenant: str, batch: bool) -> None:
         self.tenant, self.batch = tenant, batch
         self.windows: Counter = Counter()
+        self.arrivals: dict[tuple, float] = {}
         self.delays_ms: list[float] = []
         self.foreign = 0
         self.synced = asyncio.Event()
@@ -132,8 +144,14 @@ class BenchClient:
                         if one["tenant"] != self.tenant:
                             self.foreign += 1
                         row = one["row"]
-                        self.windows[(row["station_id"], row["datapoint_id"], row["window_start"])] += 1
+                        key = (row["station_id"], row["datapoint_id"], row["window_start"])
+                        self.windows[key] += 1
+                        self.arrivals.setdefault(key, arrived)
                         self.delays_ms.append(arrived - one["committed_ms"])
+
+    def commit_delays(self, visible: dict[tuple, float]) -> list[float]:
+        """Milliseconds from each window's commit (when the watcher first saw it) to its arrival here."""
+        return [arrived - visible[key] for key, arrived in self.arrivals.items() if key in visible]
 
 
 def _digest(keys: object) -> str:
@@ -141,8 +159,9 @@ def _digest(keys: object) -> str:
 
 
 def _client_worker(base: str, assignments: list[tuple[str, str]], batch: bool, pipe: Connection) -> None:
-    """A process of clients: says "ready" once all are synced, then takes {tenant: windows committed} and sends
-    the clients' figures once each holds its tenant's count (or after a minute)."""
+    """A process of clients: says "ready" once all are synced, then takes ({tenant: windows committed},
+    {tenant: {window: when it became visible}}) and sends the clients' figures once each holds its tenant's
+    count (or after a minute)."""
 
     async def main() -> list[dict]:
         stop = asyncio.Event()
@@ -155,7 +174,7 @@ def _client_worker(base: str, assignments: list[tuple[str, str]], batch: bool, p
         pipe.send("ready")
         while not pipe.poll():
             await asyncio.sleep(0.2)
-        expected, deadline = pipe.recv(), time.monotonic() + 60
+        (expected, visible), deadline = pipe.recv(), time.monotonic() + 60
         while any(len(c.windows) < expected[c.tenant] for c in clients) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await asyncio.sleep(1)  # duplicates, if any, would arrive now
@@ -163,7 +182,8 @@ def _client_worker(base: str, assignments: list[tuple[str, str]], batch: bool, p
         await asyncio.gather(*tasks, return_exceptions=True)
         return [{"tenant": c.tenant, "windows": len(c.windows), "digest": _digest(c.windows),
                  "duplicates": sum(n - 1 for n in c.windows.values()), "foreign": c.foreign,
-                 "delays_ms": c.delays_ms} for c in clients]
+                 "delays_ms": c.delays_ms, "commit_delays_ms": c.commit_delays(visible[c.tenant])}
+                for c in clients]
 
     pipe.send(asyncio.run(main()))
 
@@ -179,13 +199,45 @@ class _Worker:
         if not self.pipe.poll(timeout) or self.pipe.recv() != "ready":
             raise RuntimeError("a client process did not connect its clients")
 
-    def results(self, expected: dict[str, int]) -> list[dict]:
-        self.pipe.send(expected)
+    def results(self, expected: dict[str, int], visible: dict[str, dict[tuple, float]]) -> list[dict]:
+        self.pipe.send((expected, visible))
         if not self.pipe.poll(120):
             raise RuntimeError("a client process did not report")
         found = self.pipe.recv()
         self.process.join(10)
         return found
+
+
+class VisibilityWatcher(threading.Thread):
+    """When each result of the run first became visible to a read_committed consumer polling every few
+    milliseconds: the moment its transaction committed, as near as a client can tell."""
+
+    def __init__(self, bootstrap: str, run_id: str, tenants: list[str]) -> None:
+        super().__init__(daemon=True)
+        self.consumer = committed_consumer(bootstrap, f"bench.{run_id}.watch", **{"fetch.wait.max.ms": 5})
+        self.consumer.subscribe([f"{t}.results.alarm_rate" for t in tenants])
+        self.visible: dict[str, dict[tuple, float]] = {t: {} for t in tenants}
+        self.assigned, self.stopping = threading.Event(), threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                msg = self.consumer.poll(0.005)
+                if self.consumer.assignment():
+                    self.assigned.set()
+                if msg is None or msg.error():
+                    continue
+                seen = time.time() * 1000
+                row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)
+                self.visible[row["tenant"]].setdefault((row["station_id"], row["datapoint_id"], row["window_start"]),
+                                                       seen)
+        finally:
+            self.consumer.close()
+
+    def stop(self) -> dict[str, dict[tuple, float]]:
+        self.stopping.set()
+        self.join(30)
+        return self.visible
 
 
 def _commit_emulated(bootstrap: str, run_id: str, tenants: list[str], args: argparse.Namespace) -> None:
@@ -275,19 +327,27 @@ def run(args: argparse.Namespace) -> dict:
         workers = [_Worker(base, assignments[w::args.workers], not args.single_frames) for w in range(args.workers)]
         for worker in workers:
             worker.ready()
+        ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], partitions=2)
+        watcher = VisibilityWatcher(bootstrap, run_id, tenants)  # after the forks, as every Kafka client here
+        watcher.start()
+        if not watcher.assigned.wait(60):
+            raise RuntimeError("the commit watcher got no partitions of the results topics")
         cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
         if args.job:  # the producers and the job's client start after the forks
             _run_job(bootstrap, run_id, tenants, keyspace, args, log)
         else:
             _commit_emulated(bootstrap, run_id, tenants, args)
         committed = _committed(bootstrap, run_id, tenants)
-        results = [r for worker in workers for r in worker.results({t: len(k) for t, k in committed.items()})]
+        visible = watcher.stop()
+        results = [r for worker in workers
+                   for r in worker.results({t: len(k) for t, k in committed.items()}, visible)]
         measured = {"cpu_seconds": _cpu_seconds(server.pid) - cpu_before,
                     "wall_seconds": time.monotonic() - wall_before}
         scrape = urllib.request.Request(f"{base}/metrics", headers={
             "Authorization": f"Bearer {tokens.create(tenants[0], True, timedelta(hours=1))[1]}"})
         pushed = _server_delays(urllib.request.urlopen(scrape, timeout=10).read().decode())
         delays = [d for r in results for d in r["delays_ms"]]
+        commit_delays = [d for r in results for d in r["commit_delays_ms"]]
         report = {
             "clients": args.clients, "tenants": args.tenants, "batch_frames": not args.single_frames,
             "source": "the alarm-rate job" if args.job else "emulated checkpoints",
@@ -298,9 +358,9 @@ def run(args: argparse.Namespace) -> dict:
             "clients_missing_windows": sum(r["windows"] < len(committed[r["tenant"]]) for r in results),
             "duplicate_frames": sum(r["duplicates"] for r in results),
             "foreign_frames": sum(r["foreign"] for r in results),
-            "delay_ms": {"min": round(min(delays), 1) if delays else None,
-                         "p50": round(_percentile(delays, 0.5), 1), "p99": round(_percentile(delays, 0.99), 1),
-                         "max": round(max(delays), 1) if delays else None},
+            "commit_to_client_ms": _spread(commit_delays),
+            "windows_seen_committing": sum(len(v) for v in visible.values()),
+            "append_to_client_ms": _spread(delays),
             # The server's own histogram: from the commit to the end of its send (bucket bounds: at most).
             "server_push_delay_ms_at_most": pushed,
             "server_cpu_seconds": round(measured["cpu_seconds"], 1),
