@@ -11,10 +11,10 @@ log in once per tenant (one session shared by the tenant's clients: the bench me
 scrypt), resume live-only (batch frames unless --single-frames) in `workers` processes, and record each
 window's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
 topic (read back from Kafka), each received once, and nothing of another tenant; p50/p99/max of the delay
-from a result's commit to its arrival at the client, the commit being the moment a read_committed watcher
-polling every 5 ms first saw the result (so the figure is short by at most that poll); the same from the
-result record's Kafka timestamp (its append, before its transaction commits), and the server's own histogram
-of that; the server's CPU seconds and peak resident
+from a result's commit to its arrival at the client, the commit being the moment a read_committed watcher in
+a process of its own, polling every 5 ms, first saw the result (so the figure is short by about that poll);
+the same from the result record's Kafka timestamp (its append, before its transaction commits), and the
+server's own histogram of that; the server's CPU seconds and peak resident
 memory; the machine's load, which every figure here shares.
 """
 
@@ -30,7 +30,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -208,36 +207,48 @@ class _Worker:
         return found
 
 
-class VisibilityWatcher(threading.Thread):
-    """When each result of the run first became visible to a read_committed consumer polling every few
-    milliseconds: the moment its transaction committed, as near as a client can tell."""
+def _watch(bootstrap: str, run_id: str, tenants: list[str], pipe: Connection) -> None:
+    """Note when each result first becomes visible to a read_committed consumer polling every few milliseconds
+    (says "assigned" once it has partitions; on "stop" sends {tenant: {window: epoch ms}})."""
+    consumer = committed_consumer(bootstrap, f"bench.{run_id}.watch", **{"fetch.wait.max.ms": 5})
+    consumer.subscribe([f"{t}.results.alarm_rate" for t in tenants])
+    visible: dict[str, dict[tuple, float]] = {t: {} for t in tenants}
+    assigned = False
+    try:
+        while not pipe.poll():
+            msg = consumer.poll(0.005)
+            if not assigned and consumer.assignment():
+                assigned = True
+                pipe.send("assigned")
+            if msg is None or msg.error():
+                continue
+            seen = time.time() * 1000
+            row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)
+            visible[row["tenant"]].setdefault((row["station_id"], row["datapoint_id"], row["window_start"]), seen)
+    finally:
+        consumer.close()
+    pipe.send(visible)
+
+
+class CommitWatcher:
+    """_watch in a process of its own, so that the bench's producers and the clients' processes do not delay
+    what it notes: the moment each result's transaction committed, as near as a client can tell."""
 
     def __init__(self, bootstrap: str, run_id: str, tenants: list[str]) -> None:
-        super().__init__(daemon=True)
-        self.consumer = committed_consumer(bootstrap, f"bench.{run_id}.watch", **{"fetch.wait.max.ms": 5})
-        self.consumer.subscribe([f"{t}.results.alarm_rate" for t in tenants])
-        self.visible: dict[str, dict[tuple, float]] = {t: {} for t in tenants}
-        self.assigned, self.stopping = threading.Event(), threading.Event()
-
-    def run(self) -> None:
-        try:
-            while not self.stopping.is_set():
-                msg = self.consumer.poll(0.005)
-                if self.consumer.assignment():
-                    self.assigned.set()
-                if msg is None or msg.error():
-                    continue
-                seen = time.time() * 1000
-                row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)
-                self.visible[row["tenant"]].setdefault((row["station_id"], row["datapoint_id"], row["window_start"]),
-                                                       seen)
-        finally:
-            self.consumer.close()
+        context = multiprocessing.get_context("spawn")
+        self.pipe, child = context.Pipe()
+        self.process = context.Process(target=_watch, args=(bootstrap, run_id, tenants, child), daemon=True)
+        self.process.start()
+        if not self.pipe.poll(90) or self.pipe.recv() != "assigned":
+            raise RuntimeError("the commit watcher got no partitions of the results topics")
 
     def stop(self) -> dict[str, dict[tuple, float]]:
-        self.stopping.set()
-        self.join(30)
-        return self.visible
+        self.pipe.send("stop")
+        if not self.pipe.poll(60):
+            raise RuntimeError("the commit watcher did not report")
+        visible = self.pipe.recv()
+        self.process.join(10)
+        return visible
 
 
 def _commit_emulated(bootstrap: str, run_id: str, tenants: list[str], args: argparse.Namespace) -> None:
@@ -328,10 +339,7 @@ def run(args: argparse.Namespace) -> dict:
         for worker in workers:
             worker.ready()
         ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], partitions=2)
-        watcher = VisibilityWatcher(bootstrap, run_id, tenants)  # after the forks, as every Kafka client here
-        watcher.start()
-        if not watcher.assigned.wait(60):
-            raise RuntimeError("the commit watcher got no partitions of the results topics")
+        watcher = CommitWatcher(bootstrap, run_id, tenants)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
         if args.job:  # the producers and the job's client start after the forks
             _run_job(bootstrap, run_id, tenants, keyspace, args, log)
