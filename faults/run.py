@@ -198,8 +198,9 @@ def _source_offsets(cfg: StackConfig, topic: str) -> list[int]:
                               timeout=60)]
 
 
-def _cassandra_windows(cfg: StackConfig, keyspace: str, tenant: str) -> dict[check.Window, check.Counts]:
-    cluster, session = connect(cfg.cassandra.port, keyspace, role="reader")
+def cassandra_windows(port: int, keyspace: str, tenant: str) -> dict[check.Window, check.Counts]:
+    """A tenant's alarm-rate rows in Cassandra, read as the reader role, keyed as the oracle keys windows."""
+    cluster, session = connect(port, keyspace, role="reader")
     try:
         rows = session.execute("SELECT station_id, datapoint_id, window_start, window_end, fires, events, rate "
                                "FROM alarm_rate WHERE tenant = %s ALLOW FILTERING", (tenant,))
@@ -333,7 +334,7 @@ def run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, out: Te
 def _cassandra_windows_or_none(cfg: StackConfig, keyspace: str, tenant: str,
                                notes: list[str]) -> dict[check.Window, check.Counts]:
     try:
-        return _cassandra_windows(cfg, keyspace, tenant)
+        return cassandra_windows(cfg.cassandra.port, keyspace, tenant)
     except CassandraUnavailableError as err:
         notes.append(f"Cassandra could not be read: {err}")
         return {}

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from connectors.cassandra import connect
 from connectors.kafka import read_all
+from faults.run import cassandra_windows
 from schemas import codec
+
+__all__ = ["cassandra_windows", "committed_windows", "diverted"]
 
 
 def _ms(value) -> int:
@@ -21,17 +23,6 @@ def committed_windows(bootstrap: str, topic: str, group: str) -> list[tuple]:
         out.append(((r["station_id"], r["datapoint_id"], _ms(r["window_start"]), _ms(r["window_end"])),
                     (r["fires"], r["events"], r["rate"])))
     return out
-
-
-def cassandra_windows(port: int, keyspace: str, tenant: str) -> dict[tuple, tuple]:
-    cluster, session = connect(port, keyspace)
-    try:
-        rows = session.execute("SELECT station_id, datapoint_id, window_start, window_end, fires, events, rate "
-                               "FROM alarm_rate WHERE tenant = %s ALLOW FILTERING", (tenant,))
-        return {(r.station_id, r.datapoint_id, _ms(r.window_start), _ms(r.window_end)): (r.fires, r.events, r.rate)
-                for r in rows}
-    finally:
-        cluster.shutdown()
 
 
 def diverted(bootstrap: str, topic: str, group: str) -> list[dict]:
