@@ -83,9 +83,10 @@ def _wait_ready(cfg: StackConfig, server: Server, record: processes.ProcessRecor
                      f"see its log {log_file(cfg, server.name)}")
 
 
-def up(cfg: StackConfig, out: TextIO = sys.stderr) -> list[str]:
+def up(cfg: StackConfig, out: TextIO | None = None) -> list[str]:
     """Start every server not yet running and wait until each answers; return the names started. On a profile
     with a network (as root), each node runs in its namespace, made first if absent."""
+    out = out or sys.stderr  # at the call: a test runner may have replaced sys.stderr since import
     _profile_network(cfg, "stack up on a profile with a network")
     nodes = servers(cfg)
     launched: list[tuple[Server, processes.ProcessRecord, float]] = []
@@ -103,8 +104,9 @@ def up(cfg: StackConfig, out: TextIO = sys.stderr) -> list[str]:
     return [s.name for s, _, _ in launched]
 
 
-def start(cfg: StackConfig, server: Server, out: TextIO = sys.stderr) -> processes.ProcessRecord:
+def start(cfg: StackConfig, server: Server, out: TextIO | None = None) -> processes.ProcessRecord:
     """Launch `server` (in its namespace, if it has one) and record it; it may not answer yet."""
+    out = out or sys.stderr
     out.write(f"{server.name:<18} installing and starting ...\n")
     launch = server.launch(cfg)
     argv = netns.in_namespace(server.name, launch.argv) if isolated(cfg, server) else launch.argv
@@ -120,9 +122,10 @@ def wait_ready(cfg: StackConfig, server: Server) -> None:
     _wait_ready(cfg, server, record)
 
 
-def down(cfg: StackConfig, purge: bool = False, out: TextIO = sys.stderr) -> list[str]:
+def down(cfg: StackConfig, purge: bool = False, out: TextIO | None = None) -> list[str]:
     """Stop the servers that `up` started (by their records), newest first, then remove the profile's network;
     return the servers stopped."""
+    out = out or sys.stderr
     if cfg.network is not None:
         netns.require_root("stack down on a profile with a network")
     stopped = []

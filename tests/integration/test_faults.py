@@ -24,16 +24,16 @@ def cluster():
     """The cluster profile as this process's stack config while the module runs; the configured one after."""
     before = os.environ.get(CONFIG_ENV)
     cfg = use_profile("cluster")
-    started = control.up(cfg)
     try:
+        started = control.up(cfg)
         yield cfg
-    finally:
-        if started and not os.environ.get("TENANTSTREAM_KEEP_STACK"):
-            control.down(cfg)
+    finally:  # the configured profile comes back first: a failed `down` must not leave later tests on this one
         if before is None:
             os.environ.pop(CONFIG_ENV, None)
         else:
             os.environ[CONFIG_ENV] = before
+    if started and not os.environ.get("TENANTSTREAM_KEEP_STACK"):
+        control.down(cfg)
 
 
 @pytest.mark.parametrize("scenario", ["broker-kill", "taskmanager-loss", "cassandra-stop"])
