@@ -3,8 +3,9 @@
 Creating a tenant makes its topics (a tenant's principal may create none), its principal with
 prefixed ACLs (connectors.kafka_access), its metadata document if it has none yet, and a registry
 entry in the metadata store; the password is printed once and kept nowhere but as the broker's salted
-SCRAM hash. Deleting a tenant removes its principal, its ACLs and its registry entry: its credentials
-stop working at once, while its topics, rows and metadata stay for the operator to remove.
+SCRAM hash. Deleting a tenant removes its ACLs and registry entry and revokes its password
+(kafka_access.delete_principal): its credentials stop working at once, while its topics, rows and metadata
+stay for the operator to remove.
 """
 
 from __future__ import annotations
