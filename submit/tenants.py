@@ -73,8 +73,8 @@ def delete(args: argparse.Namespace) -> int:
         removed = kafka_access.delete_principal(cfg.kafka.bootstrap, entry["principal"])
         _tokens(store).revoke_tenant(tenant)
         store.db[REGISTRY].delete_one({"_id": tenant})
-    print(f"tenant {tenant} deleted: principal User:{entry['principal']} and its {removed} ACLs removed; its "
-          "topics, result rows and metadata are kept")
+    print(f"tenant {tenant} deleted: {removed} ACLs of User:{entry['principal']} removed, its password and "
+          "dashboard tokens revoked; its topics, result rows and metadata are kept")
     return 0
 
 
