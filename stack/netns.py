@@ -91,8 +91,11 @@ def remove(cfg: StackConfig, nodes: list[str]) -> list[str]:
         if namespace(node) in present:
             _ip("netns", "del", namespace(node))
             removed.append(namespace(node))
-        if _exists(host_link(node)):  # a veth whose namespace was deleted by hand
-            _ip("link", "del", host_link(node))
+        link = host_link(node)
+        if _exists(link):  # a veth whose namespace was deleted by hand, or one the kernel is still removing
+            done = _ip("link", "del", link, check=False)
+            if done.returncode != 0 and _exists(link):
+                raise NetworkError(f"ip link del {link}: {done.stderr.strip() or f'exit {done.returncode}'}")
     if _exists(cfg.network.bridge):
         _ip("link", "del", cfg.network.bridge)
         removed.append(cfg.network.bridge)
