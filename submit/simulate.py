@@ -54,12 +54,13 @@ DECODE_ERRORS = {"garbage bytes": "not Avro single-object encoding", "truncated 
                  "unknown schema": "unknown schema fingerprint", "wrong type": "corrupt Avro body"}
 
 
-def next_hour(now_ms: int | None = None) -> int:
-    """The next whole hour (UTC) after `now_ms` (default: now), in epoch ms: where simulated times start, so
-    that they are ahead of their append times (see the module's docstring) and every window that divides an
-    hour starts there."""
+def next_hour(now_ms: int | None = None, lead_ms: int = 0) -> int:
+    """The first whole hour (UTC) after `now_ms` (default: now) plus `lead_ms`, in epoch ms: where simulated
+    times start, so that they are ahead of their append times (see the module's docstring) and every window
+    that divides an hour starts there. A lead keeps them ahead of records appended that much later."""
     now_ms = int(datetime.now(UTC).timestamp() * 1000) if now_ms is None else now_ms
-    return now_ms - now_ms % HOUR_MS + HOUR_MS
+    ahead = now_ms + lead_ms
+    return ahead - ahead % HOUR_MS + HOUR_MS
 
 
 @dataclass(frozen=True)

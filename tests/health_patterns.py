@@ -12,8 +12,9 @@ from __future__ import annotations
 import random
 
 from submit.simulate import HEARTBEAT_MALFORMED_KINDS, SimRecord, heartbeat_record, next_hour
+from tests import SUITE_LEAD_MS
 
-START = next_hour()  # a window edge, ahead of the append times (submit.simulate)
+START = next_hour(lead_ms=SUITE_LEAD_MS)  # a window edge, ahead of the append times (submit.simulate)
 SECOND = 1_000
 MINUTE = 60_000
 PERIOD = 30_000

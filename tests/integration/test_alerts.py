@@ -24,10 +24,11 @@ from schemas import codec
 from schemas.assets import Assets, parse_assets
 from submit.cluster import FlinkRest, submit_job
 from submit.simulate import SimRecord, flow_topology, next_hour, produce
+from tests import SUITE_LEAD_MS
 from tests.flow_oracle import flow_aggregates, flow_readings_from, invalid_reason
 from tests.integration.restore_checks import closed, final_watermark, wait_for, window_closed_at
 
-T0 = datetime.fromtimestamp(next_hour() / 1000, UTC)  # ahead of the append times (submit.simulate)
+T0 = datetime.fromtimestamp(next_hour(lead_ms=SUITE_LEAD_MS) / 1000, UTC)  # ahead of the append times (submit.simulate)
 
 
 def window_events(tenant: str, minute: int, shares: dict[str, float], first_second: int = 0) -> list[SimRecord]:

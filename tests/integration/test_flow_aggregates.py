@@ -29,6 +29,7 @@ from submit.simulate import (
     next_hour,
     produce,
 )
+from tests import SUITE_LEAD_MS
 from tests.flow_oracle import Key, Row, flow_aggregates, flow_readings_from, rows_match
 from tests.integration.alarm_rate_checks import diverted
 from tests.integration.test_alarm_rate import single_partition_topics
@@ -102,7 +103,7 @@ def test_known_readings_give_the_oracle_rows_in_cassandra_and_on_the_results_top
 
 
 MINUTE = 60_000
-START = next_hour()  # ahead of the append times (submit.simulate)
+START = next_hour(lead_ms=SUITE_LEAD_MS)  # ahead of the append times (submit.simulate)
 
 
 def _reading(tenant: str, minute: float, sensor: str, value: float | None, **change) -> dict:

@@ -16,10 +16,11 @@ from schemas import codec
 from schemas.assets import Range, Sensor
 from submit.cluster import FlinkRest, submit_job
 from submit.simulate import SimRecord, flow_topology, next_hour, produce
+from tests import SUITE_LEAD_MS
 from tests.integration.restore_checks import wait_for
 from tests.integration.test_flow_aggregates import committed_rows
 
-T0 = datetime.fromtimestamp(next_hour() / 1000, UTC)  # ahead of the append times (submit.simulate)
+T0 = datetime.fromtimestamp(next_hour(lead_ms=SUITE_LEAD_MS) / 1000, UTC)  # ahead of the append times (submit.simulate)
 WINDOW_S = 10
 SENSORS = {"pump-1-flow": ("pump-1", "non_additive", "m3/h"), "main-pipe-volume": ("main-pipe", "additive", "m3"),
            "pump-1-pressure": ("pump-1", "non_additive", "bar")}  # the last one is added while the job runs

@@ -21,6 +21,7 @@ from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from schemas import codec
 from submit.simulate import SimRecord, flow_topology, next_hour, produce
+from tests import SUITE_LEAD_MS
 from tests.flow_oracle import flow_aggregates, flow_readings_from, invalid_reason, rows_match
 from tests.integration.alarm_rate_checks import diverted
 from tests.integration.restore_checks import CliJob, closed, committed_count, final_watermark, window_closed_at
@@ -28,7 +29,7 @@ from tests.integration.test_flow_aggregates import cassandra_rows, committed_row
 
 MINUTE = 60_000
 SECOND = 1_000
-START = next_hour()  # ahead of the append times (submit.simulate)
+START = next_hour(lead_ms=SUITE_LEAD_MS)  # ahead of the append times (submit.simulate)
 WINDOW = tumbling(minutes=5)
 MINUTES = 100
 AT_SEA = (*range(35, 50), *range(70, 80))  # the ship's sensors do not read
