@@ -114,13 +114,18 @@ def _set_password(admin: AdminClient, principal: str, password: str) -> None:
 def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str, group: str,
                   transactional_prefix: str) -> Login | None:
     """Make the job's principal with its grants (idempotent) and return its login (derived, not stored)."""
+    return _derived_principal(bootstrap, job_principal(job, tenants, group),
+                              job_grants(tenants, stream, group, transactional_prefix))
+
+
+def _derived_principal(bootstrap: str, principal: str, grants: Sequence[Grant]) -> Login | None:
+    """Ensure `principal`, whose password is derived from the credentials' secret, with `grants`; its login,
+    or None on a broker without authentication."""
     configured = credentials.current()
     if configured.kafka_admin is None:
-        return None  # a broker without authentication
-    principal = job_principal(job, tenants, group)
+        return None
     login = configured.job_login(principal)
-    ensure_principal(bootstrap, principal, login.password,
-                     job_grants(tenants, stream, group, transactional_prefix))
+    ensure_principal(bootstrap, principal, login.password, grants)
     return login
 
 
@@ -133,13 +138,8 @@ def authorize_dashboard(bootstrap: str) -> Login | None:
     partitions itself, but its client still looks up the coordinator of its group `tenantstream-dashboard.*`.
     Its login is derived, not stored. (ACLs cannot say "every tenant's results, alerts, dead letters and
     late records", so it may read sensor topics too.)"""
-    configured = credentials.current()
-    if configured.kafka_admin is None:
-        return None  # a broker without authentication
-    login = configured.job_login(DASHBOARD_PRINCIPAL)
-    ensure_principal(bootstrap, login.username, login.password,
-                     [Grant("topic", "*", "read"), Grant("group", DASHBOARD_GROUPS, "read", True)])
-    return login
+    return _derived_principal(bootstrap, DASHBOARD_PRINCIPAL,
+                              [Grant("topic", "*", "read"), Grant("group", DASHBOARD_GROUPS, "read", True)])
 
 
 def create_tenant(bootstrap: str, tenant: str) -> Login:
