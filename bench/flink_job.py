@@ -20,16 +20,16 @@ from confluent_kafka import TopicPartition
 
 from bench.handwritten import handwritten_alarm_rate
 from bench.measure import READY
-from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
+from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import group_consumer
-from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.alarm_rate import DEFAULT_WINDOW as ALARM_RATE_WINDOW
 from jobs.flow_aggregates import DEFAULT_WINDOW as FLOW_WINDOW
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
+from pipeline.execute import execute_sql
+from pipeline.job import DEFAULT_MAX_BEHIND_S, Job, ResultTable, RunSettings
 from stack.config import load_config
 from submit.local import pending_records, results_topics, run_job, wait_interruptibly, when_running, writer_group
 from submit.simulate import flow_topology

@@ -8,13 +8,12 @@ tenant's topic and one exactly-once sink.
 from __future__ import annotations
 
 from connectors import credentials
-from connectors.kafka import exactly_once_sink_options, source_options
-from schemas.sql import table_ddl
+from pipeline.sql import exactly_once_sink_options, source_options, table_ddl
 
 
 def handwritten_alarm_rate(tenants: list[str], bootstrap: str, results_topic: str, group: str,
                            window_s: int = 60, out_of_orderness_s: int = 5, stop_at: str = "latest") -> list[str]:
-    """DDL and the INSERT, in order; `stop_at` as in connectors.kafka.source_options ("" never stops). It logs in
+    """DDL and the INSERT, in order; `stop_at` as in pipeline.sql.source_options ("" never stops). It logs in
     to Kafka as the operator's admin, as a hand-written job of one user would as that user."""
     admin = credentials.current().kafka_admin
     source = source_options(bootstrap, ";".join(f"{t}.sensors.alarms" for t in tenants), group,

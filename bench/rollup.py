@@ -21,9 +21,9 @@ from typing import TextIO
 from bench.run import RESULTS_DIR, remove_run_data
 from connectors.kafka import delete_groups, ensure_topics
 from connectors.kafka_access import acl_principals, delete_principal
-from jobs.pipeline import RunSettings
 from jobs.rollup import ROLLUPS, Rollup
 from operators.periods import DAY
+from pipeline.job import RunSettings
 from schemas import codec
 from stack.config import StackConfig
 from submit.rollup import run_rollups

@@ -14,13 +14,17 @@ from cassandra.policies import RoundRobinPolicy
 from cassandra.query import BatchStatement, BatchType, PreparedStatement, SimpleStatement
 
 from connectors import credentials
-from connectors.credentials import Credentials, Login
+from connectors.credentials import Credentials
+from pipeline.errors import ConnectorError
+from pipeline.job import ResultTable
+from pipeline.sql import Login
 
 for noisy in ("cassandra.cluster", "cassandra.connection", "cassandra.pool"):
     logging.getLogger(noisy).setLevel(logging.CRITICAL)  # failures surface as our own errors
 
 
-class CassandraUnavailableError(RuntimeError):
+class CassandraUnavailableError(ConnectorError):
+    hint = "; start the local servers with `tenantstream stack up`"
     """Cassandra did not answer a CQL request."""
 
 
@@ -114,6 +118,12 @@ def ensure_table(session: Session, keyspace: str, table: str, columns: Sequence[
     partition = ", ".join(key)
     primary = f"(({partition}){''.join(', ' + c for c in clustering)})"
     session.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.{table} ({cols}, PRIMARY KEY {primary})")
+
+
+def ensure_result_table(session: Session, table: ResultTable, keyspace: str, replication: int = 1) -> None:
+    """Make the keyspace and the declared result table where they do not exist yet."""
+    ensure_keyspace(session, keyspace, replication)
+    ensure_table(session, keyspace, table.name, table.columns(), table.partition_key, table.clustering)
 
 
 def insert_statement(session: Session, keyspace: str, table: str, columns: Sequence[str]) -> PreparedStatement:

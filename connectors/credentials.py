@@ -21,26 +21,15 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-SCRAM_MECHANISM = "SCRAM-SHA-512"
+from pipeline.errors import ConnectorError
+from pipeline.sql import Login
+
 KAFKA_ADMIN = "admin"
 CASSANDRA_ROLES = ("admin", "writer", "reader")
-# The Kafka classes inside Flink's shaded SQL connector jar.
-FLINK_SCRAM_LOGIN = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.ScramLoginModule"
-FLINK_PLAIN_LOGIN = "org.apache.flink.kafka.shaded.org.apache.kafka.common.security.plain.PlainLoginModule"
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(ConnectorError):
     """The credentials file is missing, unreadable or lacks what a client needs; says which and where."""
-
-
-@dataclass(frozen=True)
-class Login:
-    username: str
-    password: str
-    mechanism: str = SCRAM_MECHANISM  # the stack's Kafka super user logs in with PLAIN (stack/conf)
-
-    def __repr__(self) -> str:  # never a password in a log line or a traceback
-        return f"Login({self.username!r}, password=***)"
 
 
 @dataclass(frozen=True)
@@ -123,21 +112,3 @@ def kafka_client_settings(login: Login | None) -> dict[str, str]:
         return {}
     return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": login.mechanism,
             "sasl.username": login.username, "sasl.password": login.password}
-
-
-def flink_kafka_options(login: Login | None) -> dict[str, str]:
-    """Options of a Flink SQL Kafka table that authenticate as `login`."""
-    if login is None:
-        return {}
-    module = FLINK_SCRAM_LOGIN if login.mechanism == SCRAM_MECHANISM else FLINK_PLAIN_LOGIN
-    return {"properties.security.protocol": "SASL_PLAINTEXT", "properties.sasl.mechanism": login.mechanism,
-            "properties.sasl.jaas.config": jaas_line(login, module)}
-
-
-def jaas_line(login: Login, module: str) -> str:
-    """A JAAS line logging in as `login` with the login `module` (SCRAM or PLAIN); the names and passwords made
-    here hold no quote or backslash."""
-    for value in (login.username, login.password):
-        if '"' in value or "\\" in value:
-            raise CredentialsError(f"Kafka login {login.username!r}: a quote or backslash cannot stand in JAAS")
-    return f'{module} required username="{login.username}" password="{login.password}";'

@@ -1,12 +1,11 @@
-"""Builds Flink table environments configured for exactly-once jobs."""
+"""Builds Flink table environments configured for exactly-once jobs (pipeline.execute runs plans in them)."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from connectors.jars import avro_format_jar, pipeline_jars
+from connectors.jars import pipeline_jars
 
 
 @dataclass(frozen=True)
@@ -77,59 +76,3 @@ def _table_env(settings: dict[str, str], streaming: bool, parallelism: int, time
     mode = EnvironmentSettings.new_instance()
     mode = mode.in_streaming_mode() if streaming else mode.in_batch_mode()
     return TableEnvironment.create(mode.with_configuration(conf).build())
-
-
-def execute_sql(env, statement: str):
-    """`env.execute_sql(statement)`, planned on the JVM thread the call runs on: its TableResult (see
-    `_call_planning_thread`)."""
-    from pyflink.table import TableResult
-
-    return TableResult(_call_planning_thread("executeSql", env, statement))
-
-
-def create_view(env, name: str, query: str) -> None:
-    """Register `query` in `env` as the temporary view `name`: a Table, so that every reader of the view reads
-    the same plan node (not SQL text planned again for each reader)."""
-    _call_planning_thread("createTemporaryView", env, name, query)
-
-
-def _call_planning_thread(method: str, env, *args: str):
-    """Call the static `method` of PlanningThread (our jar, connectors/flink-format) with `env`'s Java object.
-
-    Flink's planner finds Calcite's metadata provider in a thread-local that only the thread which created
-    the TableEnvironment has (FLINK-23020), and PyFlink's calls reach the JVM on whichever py4j thread is
-    free: planning elsewhere failed now and then ("NullPointerException: metadataHandlerProvider", seen when
-    a bench run planned the flow job). PlanningThread sets the provider on its own thread and plans there,
-    in one call.
-    """
-    from py4j.protocol import Py4JJavaError
-    from pyflink.java_gateway import get_gateway
-    from pyflink.util.exceptions import JavaException, exception_mapping
-    from pyflink.util.java_utils import to_jarray
-
-    jvm = get_gateway().jvm
-    types = [jvm.java.lang.Class.forName(name) for name in ("java.lang.Object", *["java.lang.String"] * len(args))]
-    try:
-        return _planning_thread_class().getMethod(method, to_jarray(jvm.java.lang.Class, types)).invoke(
-            None, to_jarray(jvm.java.lang.Object, [env._j_tenv, *args]))
-    except Py4JJavaError as err:  # the reflective call wraps what Flink threw: raise that, as PyFlink would
-        cause = err.java_exception.getCause()
-        if cause is None:
-            raise
-        thrown = cause.toString()
-        kind = next((kind for name, kind in exception_mapping.items() if thrown.startswith(name)), JavaException)
-        raise kind(thrown) from err
-
-
-@functools.cache
-def _planning_thread_class():
-    """PlanningThread, loaded by a class loader of its own: named through py4j, a class of a jar in
-    `pipeline.jars` is found only on the thread that PyFlink gave the jars to."""
-    from pyflink.java_gateway import get_gateway
-    from pyflink.util.java_utils import to_jarray
-
-    jvm = get_gateway().jvm
-    jar = jvm.java.net.URL(avro_format_jar().resolve().as_uri())
-    loader = jvm.java.net.URLClassLoader(to_jarray(jvm.java.net.URL, [jar]),
-                                         jvm.java.lang.ClassLoader.getSystemClassLoader())
-    return loader.loadClass("tenantstream.flink.PlanningThread")

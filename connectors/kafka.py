@@ -7,13 +7,13 @@ admin unless a caller names another, such as a job's own principal (connectors.k
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
 
 from connectors import credentials
-from connectors.credentials import Login
+from pipeline.sql import Login
 
 
 def client_settings(bootstrap: str, login: Login | None = None, **settings: object) -> dict[str, object]:
@@ -27,7 +27,7 @@ def admin_client(bootstrap: str, login: Login | None = None, **settings: object)
 
 
 # The broker stamps each record of a sensor topic with its append time, whatever the producer says, so a tenant
-# cannot fake it: the bound on how far behind it an event time may be (jobs.pipeline.source_ddl) rests on it.
+# cannot fake it: the bound on how far behind it an event time may be (pipeline.plan.source_ddl) rests on it.
 APPEND_TIME = "LogAppendTime"
 
 
@@ -147,42 +147,3 @@ def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float 
     finally:
         consumer.close()
     return records
-
-
-def source_options(bootstrap: str, topic: str, group: str, fmt: Mapping[str, str],
-                   stop_at: str = "", login: Login | None = None) -> dict[str, str]:
-    """Kafka source options: committed records only, from the group's offsets (else the earliest).
-
-    `stop_at` bounds the source: "" never stops, "latest" stops at the offsets that are latest when
-    the job starts, "0:100,1:250" at those offsets (kept in checkpoints, so a restored job stops there too).
-    """
-    options = {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
-               "properties.group.id": group, "properties.isolation.level": "read_committed",
-               "scan.startup.mode": "group-offsets", "properties.auto.offset.reset": "earliest",
-               **credentials.flink_kafka_options(login), **fmt}
-    if stop_at == "latest":
-        options["scan.bounded.mode"] = "latest-offset"
-    elif stop_at:
-        options["scan.bounded.mode"] = "specific-offsets"
-        options["scan.bounded.specific-offsets"] = ";".join(
-            f"partition:{p},offset:{o}" for p, o in parse_partition_offsets(stop_at).items())
-    return options
-
-
-def parse_partition_offsets(text: str) -> dict[int, int]:
-    """'0:100,1:250' -> {0: 100, 1: 250}, with a clear error for anything else."""
-    offsets = {}
-    for item in text.split(","):
-        partition, _, offset = item.strip().partition(":")
-        if not (partition.isdigit() and offset.isdigit()):
-            raise ValueError(f"stop offsets are PARTITION:OFFSET pairs like 0:100,1:250, not {text!r}")
-        offsets[int(partition)] = int(offset)
-    return offsets
-
-
-def exactly_once_sink_options(bootstrap: str, topic: str, transactional_prefix: str,
-                              fmt: Mapping[str, str], login: Login | None = None) -> dict[str, str]:
-    """Kafka sink options for Flink's transactional (exactly-once) delivery."""
-    return {"connector": "kafka", "topic": topic, "properties.bootstrap.servers": bootstrap,
-            "sink.delivery-guarantee": "exactly-once", "sink.transactional-id-prefix": transactional_prefix,
-            "properties.transaction.timeout.ms": "600000", **credentials.flink_kafka_options(login), **fmt}

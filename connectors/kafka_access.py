@@ -13,6 +13,7 @@ reaches another tenant's topics (`acme.` is not a prefix of `acmex.sensors.alarm
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
@@ -33,8 +34,10 @@ from confluent_kafka.admin import (
 )
 
 from connectors import credentials
-from connectors.credentials import Login
 from connectors.kafka import admin_client
+from pipeline.errors import ConnectorError
+from pipeline.job import Job, RunSettings
+from pipeline.sql import Login
 
 TENANT_PRINCIPAL = "tenant-"
 JOB_PRINCIPAL = "job-"
@@ -43,7 +46,7 @@ _OPS = {"read": AclOperation.READ, "write": AclOperation.WRITE, "describe": AclO
 _KINDS = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP, "transactional_id": ResourceType.TRANSACTIONAL_ID}
 
 
-class AccessError(RuntimeError):
+class AccessError(ConnectorError):
     """The broker refused or failed a change of principals or ACLs; the message says which."""
 
 
@@ -116,6 +119,17 @@ def authorize_job(bootstrap: str, job: str, tenants: Sequence[str], stream: str,
     """Make the job's principal with its grants (idempotent) and return its login (derived, not stored)."""
     return _derived_principal(bootstrap, job_principal(job, tenants, group),
                               job_grants(tenants, stream, group, transactional_prefix))
+
+
+def authorized(job: Job, settings: RunSettings) -> RunSettings:
+    """`settings` with the job's own Kafka principal, which may touch only its tenants' topics, its consumer
+    group and its transactional ids (made with those ACLs on first use); `settings` as they are if they name a
+    login already."""
+    if settings.kafka_login is not None:
+        return settings
+    login = authorize_job(settings.bootstrap, job.name, job.tenants, job.stream, settings.group_id or job.default_group,
+                          job.transactional_prefix(""))
+    return dataclasses.replace(settings, kafka_login=login)
 
 
 def _derived_principal(bootstrap: str, principal: str, grants: Sequence[Grant]) -> Login | None:

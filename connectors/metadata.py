@@ -17,6 +17,7 @@ from pymongo import ASCENDING, IndexModel, MongoClient, UpdateOne
 from pymongo.errors import ConnectionFailure
 
 from operators.periods import DEFAULT_ZONE, PeriodError, check_zone
+from pipeline.errors import ConnectorError
 from schemas.assets import Assets, Element, Sensor, Tenant, check_references
 
 # Per collection, the indexes besides `_id`. Sensors by (tenant, element) also serves sensors by tenant
@@ -30,8 +31,10 @@ INDEXES: dict[str, list[IndexModel]] = {
 _BOOKKEEPING = {"_id": 0, "version": 0, "updated_at": 0}
 
 
-class MetadataUnavailableError(RuntimeError):
+class MetadataUnavailableError(ConnectorError):
     """The metadata server did not answer."""
+
+    hint = "; start the local servers with `tenantstream stack up`, or name another with --mongo-uri"
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,11 @@ class MetadataStore:
             reason = str(err).split(" (configured timeouts")[0].split(", Timeout:")[0]
             raise MetadataUnavailableError(f"no answer from MongoDB at {uri} (waited up to {timeout:g} s): "
                                            f"{reason}") from err
+
+    @property
+    def database(self) -> str:
+        """The name of the store's database."""
+        return self.db.name
 
     def close(self) -> None:
         self.client.close()

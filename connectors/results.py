@@ -17,7 +17,6 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from cassandra import DriverException, InvalidRequest
@@ -30,42 +29,20 @@ from connectors.cassandra import (
     CassandraUnavailableError,
     Upserts,
     connect,
-    ensure_keyspace,
-    ensure_table,
+    ensure_result_table,
     insert_statement,
     upsert_async,
 )
-from connectors.credentials import Login
 from connectors.kafka import admin_client, committed_consumer
 from operators.ranges import RangeQuery, epoch_ms
+from pipeline.job import ResultTable
+from pipeline.sql import Login
 from schemas import codec
 from schemas.codec import DecodeError
 
 log = logging.getLogger(__name__)
 
-_CQL_TYPES = {"string": "text", "long": "bigint", "int": "int", "double": "double", "boolean": "boolean",
-              "bytes": "blob", "timestamp-millis": "timestamp"}
 DEFAULT_KEYSPACE = "tenantstream"
-
-
-@dataclass(frozen=True)
-class ResultTable:
-    """A Cassandra table of one job's results: one row per (tenant, keys, window_start)."""
-
-    name: str
-    schema: str  # Avro schema of the result records
-    partition_key: tuple[str, ...]
-    clustering: tuple[str, ...] = ("window_start",)
-    # Its rows come from `<tenant>.results.<topic>`, for a job with several results topics; from the
-    # job's one results topic `<tenant>.results.<job>` when empty.
-    topic: str = ""
-
-    def columns(self) -> list[tuple[str, str]]:
-        return [(f["name"], _CQL_TYPES[_avro_kind(f["type"])]) for f in codec.schema(self.schema).parsed["fields"]]
-
-    def ensure(self, session, keyspace: str, replication: int = 1) -> None:
-        ensure_keyspace(session, keyspace, replication)
-        ensure_table(session, keyspace, self.name, self.columns(), self.partition_key, self.clustering)
 
 
 class NoSuchTableError(LookupError):
@@ -91,14 +68,6 @@ def read_windows(port: int, query: RangeQuery) -> list[dict[str, object]]:
         raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: {err}") from err
     finally:
         cluster.shutdown()
-def _avro_kind(avro_type: object) -> str:
-    """The primitive or logical type of an Avro field type; a nullable field's ["null", T] is T."""
-    if isinstance(avro_type, list):
-        (branch,) = [t for t in avro_type if t != "null"]
-        return _avro_kind(branch)
-    if isinstance(avro_type, dict):
-        return avro_type.get("logicalType") or avro_type["type"]
-    return avro_type
 
 
 def cql_row(columns: Sequence[str]) -> Callable[[dict], tuple]:
@@ -232,7 +201,7 @@ class ResultsWriter(ResultFollower):
         self.table = table
         admin, session = connect(cassandra_port)
         try:
-            table.ensure(session, keyspace, replication)
+            ensure_result_table(session, table, keyspace, replication)
         finally:
             admin.shutdown()
         self.cluster, self.session = connect(cassandra_port, role="writer")

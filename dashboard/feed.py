@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from connectors.credentials import Login
 from connectors.kafka import committed_consumer
 from connectors.kafka_access import DASHBOARD_GROUPS
-from connectors.results import ResultTable
 from dashboard.operations import JOB_OF_TABLE, job_of_source
 from jobs.tables import RESULT_TABLES
+from pipeline.job import ResultTable
+from pipeline.sql import Login
 from schemas import codec
 from schemas.codec import DecodeError
 

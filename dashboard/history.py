@@ -16,8 +16,8 @@ from cassandra.cluster import Cluster, Session
 from cassandra.query import PreparedStatement
 
 from connectors.cassandra import connect
-from connectors.results import ResultTable
 from operators.ranges import RangeQuery, epoch_ms
+from pipeline.job import ResultTable
 
 HISTORY_CAP = 20_000  # rows of one table and tenant a resume sends at most (the newest)
 

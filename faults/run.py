@@ -24,10 +24,11 @@ from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from connectors.cassandra import CassandraUnavailableError, connect, drop_keyspaces
 from connectors.kafka import committed_consumer, delete_groups, delete_topics, read_all
+from connectors.kafka_access import authorized
 from connectors.results import ResultsWriter
 from faults import check, nodes
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import Job, RunSettings, authorized
+from pipeline.job import Job, RunSettings
 from schemas import codec
 from stack.config import StackConfig
 from stack.servers import NotReadyError, flink_rest, taskmanager_name

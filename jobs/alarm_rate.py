@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.results import ResultTable
-from jobs.pipeline import Job
 from operators.alarms import ALARM_RATE
 from operators.windows import Tumbling, tumbling
+from pipeline.job import Job, ResultTable
 
 DEFAULT_WINDOW = tumbling(minutes=1)
 

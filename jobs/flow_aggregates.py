@@ -26,8 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.results import ResultTable
-from jobs.pipeline import TOPIC_TENANT_COLUMN, Job
 from operators.flow import (
     BreachFlags,
     CounterSteps,
@@ -38,6 +36,7 @@ from operators.flow import (
     flow_rules,
 )
 from operators.windows import Tumbling, tumbling
+from pipeline.job import TOPIC_TENANT_COLUMN, Job, ResultTable
 
 DEFAULT_WINDOW = tumbling(minutes=15)
 

@@ -20,7 +20,7 @@ Idempotent: a range is widened to whole periods (operators.periods.whole_periods
 always computed from all its windows, and a rerun writes the same rows again (the same Cassandra keys,
 records with the same fields on the topic).
 
-Tenant isolation: one rollup is one tenant's. It runs as its own Kafka principal (jobs.pipeline.authorized),
+Tenant isolation: one rollup is one tenant's. It runs as its own Kafka principal (connectors.kafka_access.authorized),
 which may read and write only that tenant's results topics; it reads only `<tenant>.results.<stream job>`,
 keeps only records whose tenant field is the tenant, and writes only `<tenant>.results.<kind>_rollup`.
 """
@@ -30,19 +30,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from connectors.kafka import exactly_once_sink_options, source_options
-from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.flow_aggregates import FLOW_TABLE
-from jobs.pipeline import FORMAT, Job, RunSettings
-from operators.aggregates import quote
 from operators.periods import Period
 from operators.rollups import ALARM_RATE_ROLLUP, FLOW_ROLLUP
-from operators.validation import sql_string
-from schemas.sql import field_names, flink_columns, table_ddl
+from pipeline.errors import JobError
+from pipeline.job import Job, ResultTable, RunSettings
+from pipeline.sql import FORMAT, exactly_once_sink_options, quote, source_options, sql_string, table_ddl
+from schemas.sql import field_names, flink_columns
 
 
-class RollupError(ValueError):
+class RollupError(JobError):
     """A rollup that cannot be made as asked (no results to roll up, a key the results do not have)."""
 
 
@@ -96,7 +94,7 @@ class Rollup:
     only: tuple[tuple[tuple[str, str], ...], ...] = ()
 
     def __post_init__(self) -> None:
-        Job(self.kind.name, tenants=(self.tenant,))  # the tenant is a name (ValueError otherwise)
+        Job(self.kind.name, tenants=(self.tenant,))  # the tenant is a name (PipelineError otherwise)
         for combination in self.only:
             if not combination:
                 raise RollupError(f"rollup {self.kind.name}: an empty key selection")

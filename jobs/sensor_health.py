@@ -44,11 +44,12 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from connectors.results import ResultTable
-from jobs.pipeline import TOPIC_TENANT_COLUMN, Job, ResultSink
 from operators.health import health_sql, heartbeats_sql, lifespans_sql, paired_sql, silence_events_sql, silences_sql
-from operators.validation import sql_string
 from operators.windows import Tumbling, tumbling
+from pipeline.errors import JobError
+from pipeline.job import TOPIC_TENANT_COLUMN, Job, ResultTable
+from pipeline.sql import sql_string
+from pipeline.stages import ResultSink, ResultStage
 
 DEFAULT_WINDOW = tumbling(minutes=10)
 DEFAULT_SILENCE_MINUTES = 10
@@ -68,7 +69,7 @@ def default_silence_minutes(tenant: str) -> int:
 
 
 @dataclass(frozen=True)
-class SilenceAndHealth:
+class SilenceAndHealth(ResultStage):
     """The job's results from its on-time heartbeats (pipeline.ResultStage): one session window per distinct
     N, silence events to <tenant>.results.silence and health windows to <tenant>.results.health."""
 
@@ -142,6 +143,6 @@ def sensor_health_job(tenants: Sequence[str], window: Tumbling = DEFAULT_WINDOW,
     minutes = tuple((t, silence_minutes(t)) for t in source.tenants)
     for tenant, gap in minutes:
         if not isinstance(gap, int) or gap <= 0:
-            raise ValueError(f"job sensor_health: tenant {tenant}'s silence minutes must be a positive whole "
+            raise JobError(f"job sensor_health: tenant {tenant}'s silence minutes must be a positive whole "
                              f"number, not {gap!r}")
     return source.results_from(SilenceAndHealth(window, minutes))

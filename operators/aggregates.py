@@ -9,15 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from operators.conditions import Condition
-
-
-def quote(column: str) -> str:
-    """A column name quoted for Flink SQL (`value` is a reserved word)."""
-    return f"`{column}`"
+from pipeline.sql import quote
+from pipeline.stages import Aggregate
 
 
 @dataclass(frozen=True)
-class Count:
+class Count(Aggregate):
     """How many records fell into the window."""
 
     sql_type = "BIGINT"
@@ -27,7 +24,7 @@ class Count:
 
 
 @dataclass(frozen=True)
-class CountIf:
+class CountIf(Aggregate):
     """How many records of the window meet `condition`."""
 
     condition: Condition
@@ -38,7 +35,7 @@ class CountIf:
 
 
 @dataclass(frozen=True)
-class Share:
+class Share(Aggregate):
     """The fraction of the window's records that meet `condition` (fires / events)."""
 
     condition: Condition
@@ -49,7 +46,7 @@ class Share:
 
 
 @dataclass(frozen=True)
-class _OfColumn:
+class _OfColumn(Aggregate):
     column: str
     where: Condition | None = None  # only the records meeting it count; NULL when none does
     function = ""

@@ -49,13 +49,14 @@ from typing import TYPE_CHECKING
 
 from operators.aggregates import Count, CountIf, Max, Mean, Min, Sum
 from operators.conditions import Condition
-from operators.validation import PROCESSING_TIME_COLUMN, Rule, sql_string
 from operators.windows import Tumbling
+from pipeline.sql import sql_string, table_ddl
+from pipeline.stages import AfterWindow, Aggregate, BeforeWindow
+from pipeline.validation import PROCESSING_TIME_COLUMN, Rule
 from schemas.assets import Assets
-from schemas.sql import table_ddl
 
 if TYPE_CHECKING:
-    from jobs.pipeline import Job
+    from pipeline.job import Job
 
 ADDITIVE, NON_ADDITIVE, ENERGY_COUNTER, POWER = "additive", "non_additive", "energy_counter", "power"
 STEP = "step"  # a reading's contribution to its counter's increase; NULL for other kinds
@@ -127,7 +128,7 @@ def sensor_rule(tenant_column: str) -> Rule:
 
 
 @dataclass(frozen=True)
-class KnownSensors:
+class KnownSensors(BeforeWindow):
     """Before the window: only readings of a sensor of their topic's tenant whose element, kind and unit are
     those the metadata gives it; the others are dead letters with the reason."""
 
@@ -158,7 +159,7 @@ BREACHED = "breached"  # the reading lies outside its element's limits
 
 
 @dataclass(frozen=True)
-class BreachFlags:
+class BreachFlags(BeforeWindow):
     """Before the window: each reading flagged `breached` by the limits of its element."""
 
     metadata: Metadata
@@ -197,11 +198,12 @@ def kind_is(*kinds: str) -> Condition:
 
 
 @dataclass(frozen=True)
-class Energy:
+class Energy(Aggregate):
     """Energy in kWh of power readings in kW: their mean times the window's hours."""
 
     power: Mean
     hours: float
+    sql_type = "DOUBLE"
 
     def sql(self) -> str:
         return f"{self.power.sql()} * {_double(self.hours)}"
@@ -228,7 +230,7 @@ EMPTY_POWER_WINDOW = {"readings": "CAST(0 AS BIGINT)", "breaches": "CAST(0 AS BI
 
 
 @dataclass(frozen=True)
-class CounterSteps:
+class CounterSteps(BeforeWindow):
     """Before the window: each energy-counter reading's step, in event-time order per sensor (see above).
 
     The window reads the on-time readings of other kinds and the accepted counter readings, with `step`.
@@ -275,7 +277,7 @@ BACKWARDS = Rule("`reset` IS NOT TRUE AND `previous_peak` IS NOT NULL AND `value
 
 
 @dataclass(frozen=True)
-class ZeroEnergyWindows:
+class ZeroEnergyWindows(AfterWindow):
     """After the window: a row for each power sensor of the metadata without readings in a window its tenant
     has rows in."""
 

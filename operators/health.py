@@ -27,8 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from operators.validation import sql_string
-from operators.windows import Tumbling, interval_sql
+from operators.windows import Tumbling
+from pipeline.sql import interval_sql, sql_string
 
 HEARTBEAT, SILENT = "heartbeat", "silent"
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from pipeline.errors import OperatorError
 from schemas.names import shown
 
 Kind = Literal["day", "week", "month", "hours"]
@@ -34,7 +35,7 @@ HOUR_DIVISORS = (1, 2, 3, 4, 6, 8, 12, 24)
 PERIOD_FORMS = f"day, week, month or Nh with N one of {', '.join(map(str, HOUR_DIVISORS))} (such as 12h)"
 
 
-class PeriodError(ValueError):
+class PeriodError(OperatorError):
     """A period, time zone or date range the user has to correct; the message says what would do."""
 
 

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from pipeline.errors import OperatorError
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 INTEGER_TYPES = frozenset({"int", "bigint"})
@@ -32,7 +34,7 @@ TIME_FORMATS = ("ISO-8601 such as 2026-01-01T04:15, 2026-01-01T04:15Z or 2026-01
                 "has no Z or offset), or epoch milliseconds such as 1767240900000")
 
 
-class QueryError(ValueError):
+class QueryError(OperatorError):
     """A query the user has to correct: the message says what is wrong and what would do."""
 
 

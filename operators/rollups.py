@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-from operators.aggregates import Max, Min, Sum, quote
+from operators.aggregates import Max, Min, Sum
+from pipeline.sql import quote
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pipeline.errors import OperatorError
+from pipeline.sql import interval_sql
+from pipeline.stages import Window
+
 
 @dataclass(frozen=True)
-class Tumbling:
+class Tumbling(Window):
     size_ms: int
 
     def __post_init__(self) -> None:
         if self.size_ms <= 0 or self.size_ms % 1000:
-            raise ValueError(f"a tumbling window is a positive whole number of seconds, not {self.size_ms} ms")
+            raise OperatorError(f"a tumbling window is a positive whole number of seconds, not {self.size_ms} ms")
 
     def interval_sql(self) -> str:
         return interval_sql(self.size_ms)
@@ -25,15 +29,6 @@ class Tumbling:
 
     def end_of(self, event_time_ms: int) -> int:
         return self.start_of(event_time_ms) + self.size_ms
-
-
-def interval_sql(ms: int) -> str:
-    """A Flink SQL interval of `ms` milliseconds, up to 99 days (`INTERVAL 'n' SECOND` stops at 99 s)."""
-    days, rest = divmod(ms, 86_400_000)
-    hours, rest = divmod(rest, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"INTERVAL '{days} {hours:02}:{minutes:02}:{seconds:02}.{millis:03}' DAY TO SECOND(3)"
 
 
 def tumbling(minutes: int = 0, seconds: int = 0) -> Tumbling:

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from operators.periods import PeriodError, check_zone
+from pipeline.errors import SchemaError
 from schemas.names import NAME
 
 ELEMENT_TYPES = ("pump", "pipe", "basin", "valve", "base_station", "ship")
@@ -51,7 +52,7 @@ class Problem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
-class AssetError(ValueError):
+class AssetError(SchemaError):
     """An asset file was rejected; `problems` lists every reason with its path."""
 
     def __init__(self, source: str, problems: list[Problem]) -> None:

@@ -20,12 +20,14 @@ from typing import Any
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from pipeline.errors import SchemaError
+
 SCHEMA_DIR = Path(__file__).parent
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
 
 
-class DecodeError(ValueError):
+class DecodeError(SchemaError):
     """The bytes are not a record of a known schema; the message says why."""
 
 

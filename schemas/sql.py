@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-
-from operators.validation import sql_string
+from pipeline.errors import SchemaError
 from schemas.codec import schema
 
 _PRIMITIVES = {"string": "STRING", "double": "DOUBLE", "float": "FLOAT", "int": "INT", "long": "BIGINT",
@@ -25,7 +23,7 @@ def flink_type(avro_type: object) -> str:
             return flink_type(branches[0])
     if isinstance(avro_type, str) and avro_type in _PRIMITIVES:
         return _PRIMITIVES[avro_type]
-    raise ValueError(f"no Flink SQL type for Avro type {avro_type!r}")
+    raise SchemaError(f"no Flink SQL type for Avro type {avro_type!r}")
 
 
 def field_names(schema_name: str) -> list[str]:
@@ -35,10 +33,3 @@ def field_names(schema_name: str) -> list[str]:
 def flink_columns(schema_name: str) -> list[str]:
     """Column declarations (`name` TYPE) for every field of the schema, in order."""
     return [f"`{f['name']}` {flink_type(f['type'])}" for f in schema(schema_name).parsed["fields"]]
-
-
-def table_ddl(name: str, columns: Iterable[str], options: Mapping[str, str]) -> str:
-    """CREATE TABLE for a Flink SQL table with the given column lines and WITH options."""
-    cols = ",\n  ".join(columns)
-    opts = ",\n  ".join(f"{sql_string(k)} = {sql_string(v)}" for k, v in options.items())
-    return f"CREATE TEMPORARY TABLE `{name}` (\n  {cols}\n) WITH (\n  {opts}\n)"

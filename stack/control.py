@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from pipeline.errors import StackSetupError
 from stack import netns, processes
 from stack.config import StackConfig
 from stack.servers import NotReadyError, Server, servers
 
 
-class StackError(RuntimeError):
+class StackError(StackSetupError):
     """A server failed to come up; the message names it and its log file."""
 
 

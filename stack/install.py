@@ -14,6 +14,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from pipeline.errors import StackSetupError
+
 MAVEN_DIR = Path(__file__).with_name("maven")
 FERRET_SOURCE = Path(__file__).with_name("ferretdb")
 DONE_MARKER = ".complete"
@@ -21,7 +23,7 @@ DONE_MARKER = ".complete"
 log = logging.getLogger(__name__)
 
 
-class InstallError(RuntimeError):
+class InstallError(StackSetupError):
     """A download or build failed; the message names the tool and its log."""
 
 

@@ -15,12 +15,13 @@ import os
 import subprocess
 from pathlib import Path
 
+from pipeline.errors import StackSetupError
 from stack.config import StackConfig
 
 IFF_UP = 0x1
 
 
-class NetworkError(RuntimeError):
+class NetworkError(StackSetupError):
     """An `ip` command failed, or the caller is not root; the message says which and how to fix it."""
 
 

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from pipeline.errors import SubmitError
 from schemas import names
 
 MAX_BYTES = 64 * 1024
@@ -54,16 +55,20 @@ class Violation:
         return f"{self.filename}:{place} {self.message}"
 
 
-class AppRejected(Exception):  # noqa: N818 (the name the platform's contract uses)
+class AppRejected(SubmitError):  # noqa: N818 (the name the platform's contract uses)
     """The app broke the contract; each violation says where and why, one per line."""
+
+    exit_code = 2
 
     def __init__(self, violations: Sequence[Violation]) -> None:
         self.violations = list(violations)
         super().__init__("\n".join(str(v) for v in self.violations))
 
 
-class AppError(Exception):
+class AppError(SubmitError):
     """An accepted app failed while loading, or returned something the platform cannot run."""
+
+    exit_code = 2
 
     def __init__(self, filename: str, message: str, line: int | None = None) -> None:
         self.filename, self.line, self.message = filename, line, message

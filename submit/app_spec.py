@@ -18,17 +18,18 @@ from decimal import Decimal
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from jobs.pipeline import ROUTE_SUFFIX_COLUMN, SINK_TOPIC_COLUMN, TOPIC_TENANT_COLUMN, Job
-from operators.aggregates import Count, CountIf, Max, Mean, Min, Share, Sum, quote
+from operators.aggregates import Count, CountIf, Max, Mean, Min, Share, Sum
 from operators.conditions import Condition
 from operators.windows import Tumbling
+from pipeline.job import ROUTE_SUFFIX_COLUMN, SINK_TOPIC_COLUMN, TOPIC_TENANT_COLUMN, Job
+from pipeline.sql import quote
 from schemas.sql import flink_columns
 from submit.app_stream import COMPARISONS, MAX_AGGREGATES, MAX_DEPTH, MAX_KEYS, MAX_NAME, OF_COLUMN, WITH_CONDITION
 
 AGGREGATES = {cls.__name__: cls for cls in (Count, CountIf, Share, Sum, Mean, Min, Max)}
 NUMERIC_TYPES = ("DOUBLE", "FLOAT", "INT", "BIGINT", "SMALLINT", "TINYINT")
 MAX_NUMBER = 1e15  # larger or smaller numbers in a condition are refused (a double is exact to 2**53)
-MAX_WINDOW_MS = 99 * 86_400_000  # operators.windows.interval_sql goes up to 99 days
+MAX_WINDOW_MS = 99 * 86_400_000  # pipeline.sql.interval_sql goes up to 99 days
 MAX_CONDITION_NODES = 400  # objects and lists of one condition's tree (app_stream allows 200 tokens)
 # The columns the plan's window and result queries have besides the keys and the aggregates.
 RESULT_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN, SINK_TOPIC_COLUMN,

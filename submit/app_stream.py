@@ -1,6 +1,6 @@
 """What a tenant's `app(stream)` gets in the sandbox: a stream that records what the app builds.
 
-It has the builder methods of jobs.pipeline.Job that an app may use (key_by, window, aggregate) and
+It has the builder methods of pipeline.job.Job that an app may use (key_by, window, aggregate) and
 refuses the ones the platform keeps to itself. Its only output is the declarative spec (`to_spec`):
 the keys, the window's size and each aggregate by name with its kind, its column and its condition as
 a small expression tree. Only plain values of the library's own types are read, by exact type, so no
@@ -42,7 +42,7 @@ class SpecError(Exception):
 
 
 def _platform_only(name: str) -> Callable[..., Stream]:
-    """A method of jobs.pipeline.Job that an app may not call: it names what the platform binds."""
+    """A method of pipeline.job.Job that an app may not call: it names what the platform binds."""
     def refuse(self: Stream, *args: object, **kwargs: object) -> Stream:
         raise SpecError(f"stream.{name}(...): the platform binds the tenant's source and sinks, the app only "
                         "applies key_by(...), window(...) and aggregate(...)")

@@ -11,6 +11,7 @@ import math
 import re
 from typing import NoReturn
 
+from pipeline.errors import SubmitError
 from schemas.names import KEYSPACE, check_name, check_names, shown
 
 PROG = "tenantstream"
@@ -24,12 +25,12 @@ def one_line(text: str, limit: int = 2_000) -> str:
     return flat if len(flat) <= limit else f"{flat[:limit]}..."
 
 
-class CommandError(Exception):
-    """A command cannot do what it was asked: its message is the one line printed, `code` the exit code."""
+class CommandError(SubmitError):
+    """A command cannot do what it was asked: its message is the one line printed, `exit_code` the exit code."""
 
     def __init__(self, message: str, code: int = 2) -> None:
         super().__init__(message)
-        self.code = code
+        self.exit_code = code
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -13,24 +13,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.latency import LatencySpec
-from connectors.cassandra import CassandraUnavailableError
-from connectors.kafka import ensure_topics, parse_partition_offsets
-from connectors.metadata import MetadataStore, MetadataUnavailableError
-from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, ResultTable, read_windows
+from connectors.kafka import ensure_topics
+from connectors.metadata import MetadataStore
+from connectors.results import DEFAULT_KEYSPACE, NoSuchTableError, read_windows
 from dashboard.server import add_serve_command
-from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings
-from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, SENSOR_HEALTH_TABLES, sensor_health_job
+from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
+from jobs.flow_aggregates import flow_aggregates_job
+from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, sensor_health_job
 from jobs.tables import RESULT_TABLES
 from operators.flow import metadata_from_assets
 from operators.ranges import TIME_FORMATS, parse_query
 from operators.windows import tumbling
+from pipeline.errors import TenantstreamError
+from pipeline.job import DEFAULT_MAX_BEHIND_S, Job, ResultTable, RunSettings
+from pipeline.sql import STOP_AT_LATEST, WATERMARK_EMITS, parse_partition_offsets
 from schemas.assets import Assets
 from stack import control
 from stack.config import PROFILES, StackConfig, load_config, use_profile
-from stack.install import InstallError
-from stack.netns import NetworkError
 from stack.servers import servers
 from submit import faults as faults_command
 from submit import rollup as rollup_command
@@ -51,7 +50,6 @@ from submit.arguments import (
     one_line,
 )
 from submit.assets import format_tenant, read_assets
-from submit.cluster import ClusterError
 from submit.cluster_commands import add_commands
 from submit.demo import run_demo
 from submit.local import latest_checkpoint, run_job
@@ -70,7 +68,7 @@ from submit.simulate import (
     next_hour,
     produce,
 )
-from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppError, AppRejected, apps, upload
+from submit.tenant_apps import DEFAULT_BASE, STATUSES, AppRejected, apps, upload
 
 if TYPE_CHECKING:
     from bench.run import BenchSpec
@@ -171,9 +169,6 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
-JOBS = ("alarm_rate", "flow_aggregates", "sensor_health")
-
-
 _SILENCE_MINUTES = Count("silence minutes", 1, 7 * 24 * 60)
 
 
@@ -195,20 +190,24 @@ def _silence(text: str) -> dict[str, int]:
     return minutes
 
 
-def _job(args: argparse.Namespace) -> tuple[Job, ResultTable | tuple[ResultTable, ...]]:
-    """The job `run` was asked for, and the Cassandra table (or tables) of its results."""
+def _job(args: argparse.Namespace) -> tuple[Job, tuple[ResultTable, ...]]:
+    """The job `run` was asked for (metadata from the command line, not the store), and the Cassandra tables of
+    its results."""
+    built_in = BUILT_IN_JOBS[args.job]
+    window = tumbling(seconds=args.window) if args.window else built_in.window
     if args.job == "sensor_health":
         silence = args.silence or {"": DEFAULT_SILENCE_MINUTES}
-        return sensor_health_job(args.tenants, window=tumbling(seconds=args.window or 600),
-                                 silence_minutes=lambda tenant: silence.get(tenant, silence[""])), SENSOR_HEALTH_TABLES
-    if args.job == "flow_aggregates":
+        job = sensor_health_job(args.tenants, window=window,
+                                silence_minutes=lambda tenant: silence.get(tenant, silence[""]))
+    elif args.job == "flow_aggregates":
         assets = read_assets(Path(args.assets)) if args.assets else flow_topology(args.tenants)
         for tenant in sorted(set(args.tenants) - {s.tenant for s in assets.sensors}):
             print(f"warning: {assets.source} has no sensors of tenant {tenant}: all its readings will be "
                   "dead letters", file=sys.stderr)
-        return (flow_aggregates_job(args.tenants, metadata_from_assets(assets, args.tenants),
-                                    window=tumbling(seconds=args.window or 900)), FLOW_TABLE)
-    return alarm_rate_job(args.tenants, window=tumbling(seconds=args.window or 60)), ALARM_RATE_TABLE
+        job = flow_aggregates_job(args.tenants, metadata_from_assets(assets, args.tenants), window=window)
+    else:
+        job = built_in.build(args.tenants, window, None, METADATA_REFRESH_S)
+    return job, built_in.tables
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -293,7 +292,10 @@ def _query(args: argparse.Namespace) -> int:
     query = parse_query(RESULT_TABLES, args.table, keyspace=args.keyspace, tenant=args.tenant, keys=args.key,
                         before=args.before, after=args.after, within=args.within, total=args.sum,
                         mean=args.mean, limit=args.limit)
-    rows = read_windows(load_config().cassandra.port, query)
+    try:
+        rows = read_windows(load_config().cassandra.port, query)
+    except NoSuchTableError as err:
+        raise CommandError(f"{err} (see --keyspace)", code=1) from None
     if not args.json:
         print(format_answer(query, rows))
         return 0
@@ -464,13 +466,12 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="run a job (alarm_rate, flow_aggregates or sensor_health) on Flink's local mini-cluster",
         description="Run a job for the given tenants on a local mini-cluster against the local stack, with its "
                     "Cassandra results writers. Unbounded unless --bounded; Ctrl-C stops it.")
-    run.add_argument("job", nargs="?", choices=JOBS, default="alarm_rate",
-                     help="alarm_rate (default): alarm rate per station and datapoint; flow_aggregates: the flow "
-                          "sensors' aggregates by kind; sensor_health: silent/recovered sensors from heartbeats, "
-                          "and per-window health")
+    run.add_argument("job", nargs="?", choices=list(BUILT_IN_JOBS), default="alarm_rate",
+                     help="; ".join(f"{name}{' (default)' * (name == 'alarm_rate')}: {job.summary}"
+                                    for name, job in BUILT_IN_JOBS.items()))
     run.add_argument("--tenants", type=Names(), required=True, help="comma-separated tenants")
-    run.add_argument("--window", type=WINDOW_SECONDS, help="tumbling window in seconds (default 60 for alarm_rate, "
-                     "900 for flow_aggregates, 600 for sensor_health)")
+    run.add_argument("--window", type=WINDOW_SECONDS, help="tumbling window in seconds (default " + ", ".join(
+                     f"{job.window.size_ms // 1000} for {name}" for name, job in BUILT_IN_JOBS.items()) + ")")
     run.add_argument("--silence", type=_silence, metavar="MIN[,TENANT=MIN...]",
                      help=f"sensor_health: minutes without a heartbeat after which a sensor is silent, and any "
                           f"tenant's own (default {DEFAULT_SILENCE_MINUTES})")
@@ -482,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="records whose event time is more than S seconds behind their Kafka append time are dead "
                           f"letters; no tenant holds the others' windows back by more (default {DEFAULT_MAX_BEHIND_S})")
     bounds = run.add_mutually_exclusive_group()
-    bounds.add_argument("--bounded", dest="stop_at", action="store_const", const="latest",
+    bounds.add_argument("--bounded", dest="stop_at", action="store_const", const=STOP_AT_LATEST,
                         help="stop after what the topics hold when the job starts")
     bounds.add_argument("--stop-at", metavar="P:O,...", type=_offsets,
                         help="stop at these offsets of every tenant's topic partitions (kept in checkpoints, "
@@ -491,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-dir", help="checkpoint folder (default: under the stack's data folder)")
     run.add_argument("--restore", metavar="latest|PATH", help="start from the latest checkpoint in the "
                      "checkpoint folder, or from a checkpoint/savepoint path")
-    run.add_argument("--watermarks", choices=["on-periodic", "on-event"], default="on-periodic",
+    run.add_argument("--watermarks", choices=WATERMARK_EMITS, default=RunSettings().watermark_emit,
                      help="emit watermarks periodically (fast) or after every record (exact late routing)")
     run.set_defaults(func=_run, stop_at="")
 
@@ -621,14 +622,9 @@ def _configure_logging(level: int) -> None:
         logger.propagate = False
 
 
-# What main() adds to the message of a server that cannot be reached (exit code 1).
-_UNREACHABLE: dict[type[Exception], str] = {
-    control.StackError: "", InstallError: "", ClusterError: "", NetworkError: "", NoSuchTableError: " (see --keyspace)",
-    CassandraUnavailableError: "; start the local servers with `tenantstream stack up`",
-    MetadataUnavailableError: "; start the local servers with `tenantstream stack up`, or name another with "
-                              "--mongo-uri"}
-# Refused input (exit code 2): the project's own errors about what it was given, and ValueError.
-_BAD_INPUT = (ValueError, AppRejected, AppError)
+def _lines(err: Exception) -> str:
+    """An error's message with its lines (e.g. one per problem of an app) joined by '; '."""
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip()) or type(err).__name__
 
 
 def _failed(command: str, message: str) -> None:
@@ -642,15 +638,11 @@ def main(argv: list[str] | None = None) -> int:
     command = " ".join(filter(None, (args.command, getattr(args, "action", None))))
     try:
         return args.func(args)
-    except CommandError as err:
-        _failed(command, str(err))
-        return err.code
-    except tuple(_UNREACHABLE) as err:
-        _failed(command, f"{err}{next(hint for kind, hint in _UNREACHABLE.items() if isinstance(err, kind))}")
-        return 1
-    except _BAD_INPUT as err:
-        _failed(command, "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
-                or type(err).__name__)
+    except TenantstreamError as err:  # the project's own: its message, hint and exit code (pipeline.errors)
+        _failed(command, f"{_lines(err)}{err.hint}")
+        return err.exit_code
+    except ValueError as err:  # refused input that no package of ours names
+        _failed(command, _lines(err))
         return 2
     except KeyboardInterrupt:
         _failed(command, "interrupted")

@@ -25,14 +25,17 @@ from urllib.parse import urlsplit
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics
-from jobs.pipeline import Job, RunSettings, execute
+from connectors.kafka_access import authorized
+from pipeline.errors import SubmitError
+from pipeline.execute import execute
+from pipeline.job import Job, RunSettings
 
 log = logging.getLogger(__name__)
 
 TERMINAL_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
 
 
-class ClusterError(RuntimeError):
+class ClusterError(SubmitError, RuntimeError):
     """The cluster is unreachable, refused a request, a job failed, or a savepoint does not fit a job; the
     message says which."""
 
@@ -174,7 +177,7 @@ def submit_job(job: Job, settings: RunSettings, rest: FlinkRest, parallelism: in
         extra["pipeline.global-job-parameters"] = ",".join(f"{k}:{v}" for k, v in sorted(job.parameters().items()))
     env = streaming_table_env(CheckpointSettings(None), parallelism=parallelism, restore_from=from_savepoint,
                               extra=extra)
-    job_id = str(execute(job, settings, env).get_job_client().get_job_id())
+    job_id = str(execute(job, authorized(job, settings), env).get_job_client().get_job_id())
     log.info("submitted %s as Flink job %s to %s%s", name, job_id, rest.url,
              f" from savepoint {from_savepoint}" if from_savepoint else "")
     rest.wait_for(job_id, {"RUNNING"})

@@ -12,11 +12,13 @@ import yaml
 
 from connectors.alerts import Alerter, alerts_topic
 from connectors.kafka import admin_client
+from connectors.kafka_access import authorized
 from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
-from jobs.pipeline import DEFAULT_MAX_BEHIND_S, Job, RunSettings, authorized
 from operators.windows import Tumbling, tumbling
+from pipeline.job import DEFAULT_MAX_BEHIND_S, Job, RunSettings
+from pipeline.sql import WATERMARK_EMITS
 from schemas.names import check_names, shown
 from stack.config import load_config
 from submit import tenant_apps
@@ -39,7 +41,6 @@ from submit.local import results_topics, writer_group
 # Settings a --config file may hold; command-line flags win over the file.
 CONFIG_KEYS = {"tenants", "parallelism", "window_seconds", "out_of_orderness", "max_behind", "bootstrap", "watermarks",
                "metadata_refresh"}
-WATERMARKS = ("on-periodic", "on-event")
 # A --config file's numbers must pass the same checks as the flags'.
 _SETTING_TYPES = {"parallelism": PARALLELISM, "window_seconds": WINDOW_SECONDS, "out_of_orderness": OUT_OF_ORDERNESS,
                   "max_behind": MAX_BEHIND,
@@ -53,7 +54,7 @@ def _cluster_url(args: argparse.Namespace) -> str:
 def _job_config(args: argparse.Namespace) -> dict:
     """The job's settings: defaults, then the --config file, then the flags given."""
     settings: dict = {"parallelism": 1, "out_of_orderness": 5, "max_behind": DEFAULT_MAX_BEHIND_S,
-                      "watermarks": "on-periodic",
+                      "watermarks": RunSettings().watermark_emit,
                       "metadata_refresh": METADATA_REFRESH_S,
                       "bootstrap": load_config().kafka.bootstrap}
     if args.config:
@@ -84,8 +85,8 @@ def _read_config(path: str) -> dict:
                                               if isinstance(tenants, str) else tenants)
         for key in set(settings) & set(_SETTING_TYPES):
             settings[key] = _SETTING_TYPES[key](str(settings[key]))
-        if settings.get("watermarks", WATERMARKS[0]) not in WATERMARKS:
-            raise ValueError(f"watermarks are {' or '.join(WATERMARKS)}, not {settings['watermarks']!r}")
+        if settings.get("watermarks", WATERMARK_EMITS[0]) not in WATERMARK_EMITS:
+            raise ValueError(f"watermarks are {' or '.join(WATERMARK_EMITS)}, not {settings['watermarks']!r}")
         if not isinstance(settings.get("bootstrap", ""), str):
             raise ValueError("bootstrap is HOST:PORT[,HOST:PORT...] text")
     except (ValueError, argparse.ArgumentTypeError) as err:
@@ -249,7 +250,7 @@ def add_commands(commands: argparse._SubParsersAction, tenant_actions: argparse.
                         help="records whose event time is more than S seconds behind their Kafka append time are "
                              f"dead letters; no tenant holds the others' windows back by more "
                              f"(default {DEFAULT_MAX_BEHIND_S})")
-    submit.add_argument("--watermarks", choices=WATERMARKS, help="watermark emission")
+    submit.add_argument("--watermarks", choices=WATERMARK_EMITS, help="watermark emission")
     submit.add_argument("--bootstrap", help="Kafka bootstrap servers (default: the local stack's)")
     submit.add_argument("--metadata-refresh", dest="metadata_refresh", type=REFRESH_SECONDS, metavar="SECONDS",
                         help="flow_aggregates: how often the running job re-reads its tenants' sensors and "

@@ -19,12 +19,11 @@ from typing import TextIO
 from connectors.cassandra import connect
 from connectors.kafka import delete_topics, read_all
 from connectors.metadata import MetadataStore
-from connectors.results import ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import Job, RunSettings
 from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.flow import metadata_from_assets
+from pipeline.job import Job, ResultTable, RunSettings
 from schemas import codec
 from stack import control
 from stack.config import StackConfig

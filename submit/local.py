@@ -13,8 +13,10 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics, group_consumer
-from connectors.results import ResultsWriter, ResultTable
-from jobs.pipeline import Job, RunSettings, authorized, execute
+from connectors.kafka_access import authorized
+from connectors.results import ResultsWriter
+from pipeline.execute import execute
+from pipeline.job import Job, ResultTable, RunSettings
 from stack.config import StackConfig
 
 log = logging.getLogger(__name__)

@@ -23,12 +23,12 @@ from datetime import date
 from confluent_kafka import Consumer
 
 from connectors.alerts import ALERT_SCHEMA, alerts_topic
-from connectors.flink import batch_table_env, execute_sql
+from connectors.flink import batch_table_env
 from connectors.kafka import admin_client, ensure_topics
+from connectors.kafka_access import authorized
 from connectors.metadata import MetadataStore
-from connectors.results import DEFAULT_KEYSPACE, ResultFollower, ResultsWriter, ResultTable
+from connectors.results import DEFAULT_KEYSPACE, ResultFollower, ResultsWriter
 from jobs.catalog import BUILT_IN_JOBS
-from jobs.pipeline import RunSettings, authorized, declare
 from jobs.rollup import ROLLUPS, Rollup, RollupError, RollupKind, plan_rollups
 from operators.periods import (
     DAY,
@@ -43,7 +43,9 @@ from operators.periods import (
 )
 from operators.ranges import format_time
 from operators.rollups import Throttle
-from operators.validation import MAX_TEXT_CHARS
+from pipeline.execute import declare, execute_sql
+from pipeline.job import ResultTable, RunSettings
+from pipeline.validation import MAX_TEXT_CHARS
 from stack.config import StackConfig, load_config
 from submit.arguments import KEYSPACE_NAME, PARALLELISM, Name
 from submit.local import writer_group

@@ -45,7 +45,7 @@ from schemas.assets import Assets, Element, Location, Range, Sensor, Tenant
 NO_THRESHOLD = 999999
 HOUR_MS = 3_600_000
 # How much simulated time fits ahead of its append times from the next whole hour on: a job takes event times
-# up to 24 h after their append time (operators.validation.MAX_HOURS_AHEAD).
+# up to 24 h after their append time (pipeline.validation.MAX_HOURS_AHEAD).
 MAX_SPAN_AHEAD_MS = 23 * HOUR_MS
 DAY_MS = 24 * 3600 * 1000
 MALFORMED_KINDS = ("garbage bytes", "truncated body", "unknown schema", "missing station_id",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from jobs.pipeline import Job
+from pipeline.job import Job
 from schemas import names
 from submit import app_spec, sandbox
 from submit.app_check import (  # noqa: F401 (the contract's names, used by the CLI and tests from here)

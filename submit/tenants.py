@@ -16,9 +16,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from connectors import kafka_access
-from connectors.credentials import Login
 from connectors.kafka import ensure_topics
 from connectors.metadata import MetadataStore
+from pipeline.sql import Login
 from stack.config import StackConfig, load_config
 from submit.arguments import CommandError, Name
 

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from jobs.pipeline import Job, declare, jvm_functions_ddl, routing_views, source_ddl
+from connectors.flink import CheckpointSettings, streaming_table_env
+from pipeline.execute import declare, execute_sql
+from pipeline.job import Job
+from pipeline.plan import jvm_functions_ddl, routing_views, source_ddl
 
 
 def iso(ms: int | None) -> str | None:

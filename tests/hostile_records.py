@@ -18,7 +18,7 @@ STREAM_SCHEMAS = {"alarms": "alarm_event.v2", "flow": "flow_reading.v1", "heartb
 # a schema of another stream, bundled (so its fingerprint is known) but not readable as this stream's
 OTHER_STREAM = {"alarms": "heartbeat.v1", "flow": "alarm_event.v2", "heartbeats": "flow_reading.v1"}
 ID_FIELD = {"alarms": "station_id", "flow": "sensor_id", "heartbeats": "sensor_id"}
-MAX_TEXT_CHARS = 200  # what the jobs promise (README, operators/validation.py), restated here on purpose
+MAX_TEXT_CHARS = 200  # what the jobs promise (README, pipeline/validation.py), restated here on purpose
 MAX_RECORD_BYTES = 64 * 1024
 DAY_MS = 24 * 3600 * 1000
 LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1

@@ -14,13 +14,15 @@ from pathlib import Path
 
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import Job, RunSettings, plan
 from jobs.rollup import ROLLUPS, Rollup, plan_rollups
 from jobs.sensor_health import sensor_health_job
 from operators.aggregates import Count, Max, Mean
 from operators.flow import LiveMetadata, metadata_from_assets
 from operators.periods import parse_period
 from operators.windows import tumbling
+from pipeline.job import Job, RunSettings
+from pipeline.plan import plan
+from pipeline.sql import Login
 from submit.app_spec import build
 from submit.simulate import flow_topology
 from submit.tenant_apps import bound_stream
@@ -33,8 +35,6 @@ LOGIN = {"username": "job-fixed", "password": "f1xed" * 8}
 
 
 def _settings() -> dict[str, RunSettings]:
-    from connectors.credentials import Login
-
     return {"default": RunSettings(),
             "bounded": RunSettings("10.0.0.7:9094,10.0.0.8:9094", stop_at="latest", kafka_login=Login(**LOGIN)),
             "offsets": RunSettings(group_id="bench.g1", stop_at="0:100,1:250", watermark_emit="on-event",
@@ -50,7 +50,8 @@ def app_job(tenants: tuple[str, ...] = ("acme",)) -> Job:
 
 
 def spec_app_job() -> Job:
-    """A tenant app's job as the trusted side builds it from the sandbox's spec (submit/app_spec.py)."""
+    """A tenant app's job as the trusted side builds it from the sandbox's spec (submit/app_spec.py), with
+    conditions of negative numbers (a '-' next to another would begin a comment)."""
     value = {"column": "value"}
     below = {"cmp": "<", "left": value, "right": {"number": -0.5}}
     spec = {"stream": "alarms", "keys": ["station_id", "datapoint_id"], "window": {"size_ms": 300_000},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from connectors.kafka import ensure_topics
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings
+from pipeline.job import RunSettings
 from submit.local import run_job
 from submit.simulate import SimulationSpec, alarm_events, produce
 from tests.integration.alarm_rate_checks import cassandra_windows, committed_windows, diverted

@@ -16,10 +16,10 @@ from connectors.metadata import MetadataStore
 from connectors.results import ResultFollower
 from jobs.alarm_rate import alarm_rate_job
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
-from jobs.pipeline import Job, RunSettings
 from operators.alerts import ALARM_RATE_ALERT, AlertRule
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
+from pipeline.job import Job, RunSettings
 from schemas import codec
 from schemas.assets import Assets, parse_assets
 from submit.cluster import FlinkRest, submit_job

@@ -14,8 +14,8 @@ from confluent_kafka.admin import NewTopic
 
 from connectors import credentials, kafka_access
 from connectors.cassandra import CassandraUnavailableError, connect, ensure_keyspace
-from connectors.credentials import Login
 from connectors.kafka import admin_client, client_settings, ensure_topics, read_all
+from pipeline.sql import Login
 
 
 def produce(bootstrap: str, login: Login | None, topic: str, **settings: object) -> KafkaError | None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from connectors.cassandra import connect, insert_statement, upsert
+from connectors.cassandra import connect, ensure_result_table, insert_statement, upsert
 from connectors.kafka import delete_topics
 from connectors.metadata import MetadataStore
 from dashboard.stream import RECHECK_S
@@ -71,7 +71,7 @@ def world(stack, tmp_path_factory):
         many = [_row(a, i, station="S9") for i in range(MANY)]  # more history than a page's queue holds
         for table, rows in ((ALARM_RATE_TABLE, ours + theirs + many), (HEALTH_TABLE, health),
                             (ALARM_RATE_ROLLUP_TABLE, [*days, _day(b, 0, B_MARK)])):
-            table.ensure(session, keyspace)
+            ensure_result_table(session, table, keyspace)
             columns = [c for c, _ in table.columns()]
             upsert(session, insert_statement(session, keyspace, table.name, columns),
                    [[r[c] for c in columns] for r in rows])

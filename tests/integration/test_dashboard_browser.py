@@ -33,10 +33,10 @@ from connectors.cassandra import connect
 from connectors.kafka import ensure_topics
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import RunSettings
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
+from pipeline.job import RunSettings
 from stack.browser import LAUNCH_ARGS, chromium
 from stack.frontend import dashboard_assets
 from submit.local import pending_records, run_job
@@ -70,7 +70,7 @@ import sys
 import tempfile
 from pathlib import Path
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings
+from pipeline.job import RunSettings
 from operators.windows import tumbling
 from stack.config import load_config
 from submit.local import run_job

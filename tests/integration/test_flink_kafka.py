@@ -7,9 +7,10 @@ import json
 from confluent_kafka import Producer
 
 from connectors import credentials
-from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from connectors.kafka import client_settings, ensure_topics, exactly_once_sink_options, read_all, source_options
-from schemas.sql import table_ddl
+from connectors.flink import CheckpointSettings, streaming_table_env
+from connectors.kafka import client_settings, ensure_topics, read_all
+from pipeline.execute import execute_sql
+from pipeline.sql import exactly_once_sink_options, source_options, table_ddl
 
 
 def test_exactly_once_sql_job_output_is_visible_to_read_committed_consumer(stack, unique, tmp_path):

@@ -15,8 +15,8 @@ import pytest
 from connectors.cassandra import connect
 from connectors.kafka import delete_topics, read_all
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import RunSettings
 from operators.flow import metadata_from_assets
+from pipeline.job import RunSettings
 from schemas import codec
 from submit.local import run_job
 from submit.simulate import (

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from connectors.kafka import ensure_topics, read_all
 from connectors.metadata import MetadataStore
 from jobs.catalog import BUILT_IN_JOBS
-from jobs.pipeline import RunSettings
 from operators.windows import tumbling
+from pipeline.job import RunSettings
 from schemas import codec
 from schemas.assets import Range, Sensor
 from submit.cluster import FlinkRest, submit_job

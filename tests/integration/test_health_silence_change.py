@@ -24,9 +24,9 @@ import pytest
 from connectors.kafka import ensure_topics
 from connectors.metadata import MetadataStore
 from jobs.catalog import BUILT_IN_JOBS, METADATA_REFRESH_S
-from jobs.pipeline import Job, RunSettings
 from jobs.sensor_health import HEALTH_TABLE, SILENCE_TABLE
 from operators.windows import tumbling
+from pipeline.job import Job, RunSettings
 from schemas.assets import Assets, parse_assets
 from submit.cluster import ClusterError, FlinkRest, submit_job
 from submit.simulate import produce

@@ -21,13 +21,15 @@ import pytest
 
 from connectors.flink import CheckpointSettings, streaming_table_env
 from connectors.kafka import ensure_topics, producer, read_all
+from connectors.kafka_access import authorized
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
-from jobs.pipeline import Job, RunSettings, execute
 from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.aggregates import Count, Max
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
+from pipeline.execute import execute
+from pipeline.job import Job, RunSettings
 from schemas import codec
 from submit.local import run_job, wait_interruptibly
 from submit.simulate import (
@@ -118,7 +120,7 @@ def _run(stack, unique: str, tmp_path, name: str, make_job: Callable[[tuple[str,
     if tables is None:  # a tenant app: JSON results, no Cassandra table
         env = streaming_table_env(CheckpointSettings(tmp_path / "checkpoints"),
                                   extra={"pipeline.name": f"{job.name}[{a},{b}]"})
-        wait_interruptibly(execute(job, settings, env))
+        wait_interruptibly(execute(job, authorized(job, settings), env))
     else:
         report = run_job(job, tables, stack, settings, tmp_path / "checkpoints", keyspace=keyspace)
         assert report.events == len(own[a]) + len(corpus) + len(own[b])  # read to the end and finished

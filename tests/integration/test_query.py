@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.cassandra import connect, insert_statement, upsert
+from connectors.cassandra import connect, ensure_result_table, insert_statement, upsert
 from connectors.results import NoSuchTableError, read_windows
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from jobs.tables import RESULT_TABLES
@@ -44,7 +44,7 @@ def keyspace(stack):
     name = f"it_query_{uuid.uuid4().hex[:10]}"
     cluster, session = connect(stack.cassandra.port)
     try:
-        ALARM_RATE_TABLE.ensure(session, name)
+        ensure_result_table(session, ALARM_RATE_TABLE, name)
         columns = [column for column, _ in ALARM_RATE_TABLE.columns()]
         insert = insert_statement(session, name, ALARM_RATE_TABLE.name, columns)
         upsert(session, insert, [[row[c] for c in columns] for row in OURS + OTHERS])

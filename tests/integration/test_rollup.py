@@ -21,12 +21,12 @@ from confluent_kafka.admin import ConfigResource, ConfigSource, ResourceType
 from connectors.alerts import ALERT_SCHEMA, alerts_topic
 from connectors.cassandra import connect
 from connectors.kafka import admin_client, ensure_topics, read_all
-from connectors.results import ResultTable
+from connectors.kafka_access import authorized
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings, authorized
 from jobs.rollup import ROLLUPS, Rollup
 from operators.periods import DAY, PeriodError, parse_period
 from operators.rollups import Throttle
+from pipeline.job import ResultTable, RunSettings
 from schemas import codec
 from schemas.assets import parse_assets
 from submit.local import run_job

@@ -10,9 +10,9 @@ import pytest
 
 from connectors.cassandra import connect
 from connectors.kafka import ensure_topics, read_all
-from jobs.pipeline import RunSettings
 from jobs.sensor_health import HEALTH_TABLE, SENSOR_HEALTH_TABLES, SILENCE_TABLE, sensor_health_job
 from operators.windows import tumbling
+from pipeline.job import RunSettings
 from schemas import codec
 from schemas.sql import field_names
 from submit.local import run_job

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 from connectors.kafka import committed_consumer, ensure_topics
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import RunSettings
 from operators.windows import tumbling
+from pipeline.job import RunSettings
 from schemas import codec
 from submit.cluster import FlinkRest, submit_job
 from submit.simulate import SimRecord, as_appended, produce

@@ -7,7 +7,7 @@ from confluent_kafka import TopicPartition
 from connectors.cassandra import connect
 from connectors.kafka import admin_client, ensure_topics, group_consumer, read_all
 from jobs.alarm_rate import ALARM_RATE_TABLE, alarm_rate_job
-from jobs.pipeline import RunSettings
+from pipeline.job import RunSettings
 from schemas import codec
 from submit.local import run_job
 from submit.simulate import SimulationSpec, alarm_events, produce

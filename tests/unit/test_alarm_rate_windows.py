@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import Job, diverted_query, results_query
 from operators.windows import tumbling
+from pipeline.job import Job
+from pipeline.plan import diverted_query, results_query
 from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.oracle import Reading, alarm_rate
 

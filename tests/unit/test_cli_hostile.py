@@ -16,6 +16,7 @@ import pytest
 import submit.cli
 from submit.arguments import Count, Matching, Name, Names, Number
 from submit.cli import build_parser, main
+from submit.cluster import ClusterError
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCEPTED = 99  # what a command returns in these tests if its arguments got through
@@ -165,7 +166,7 @@ def test_other_bad_arguments_are_one_line_too(argv, no_handlers, capsys):
     (ValueError("a.yaml: 1 problem\n  name a .yaml file"), 2, "tenantstream: run: error: a.yaml: 1 problem; name a "
                                                               ".yaml file"),
     (submit.cli.CommandError("no tenant 'x'", code=1), 1, "tenantstream: run: error: no tenant 'x'"),
-    (submit.cli.ClusterError("no cluster at http://127.0.0.1:1"), 1,
+    (ClusterError("no cluster at http://127.0.0.1:1"), 1,
      "tenantstream: run: error: no cluster at http://127.0.0.1:1"),
     (ZeroDivisionError("division by zero"), 1,
      "tenantstream: run: error: ZeroDivisionError: division by zero (-v logs the traceback)"),

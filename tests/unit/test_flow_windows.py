@@ -12,9 +12,9 @@ from typing import NamedTuple
 import pytest
 
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import diverted_query, results_query
 from operators.flow import PlannedMetadata, metadata_from_assets
 from operators.windows import tumbling
+from pipeline.plan import diverted_query, results_query
 from schemas.sql import flink_columns
 from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.flow_oracle import FlowReading, flow_aggregates, rows_match

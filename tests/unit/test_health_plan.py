@@ -9,8 +9,9 @@ import re
 import pytest
 
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import RunSettings, plan
 from jobs.sensor_health import DEFAULT_SILENCE_MINUTES, sensor_health_job
+from pipeline.job import RunSettings
+from pipeline.plan import plan
 
 TOPIC = re.compile(r"'topic' = '([^']+)'")
 

@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import pytest
 
-from jobs.pipeline import diverted_query
 from jobs.sensor_health import sensor_health_job
 from operators.windows import tumbling
+from pipeline.plan import diverted_query
 from schemas.sql import field_names
 from tests.flink_local import epoch_ms, iso, run_over_file
 from tests.health_oracle import Silence, beats_from, sensor_health

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from jobs.pipeline import RunSettings, plan
 from operators.aggregates import Count, CountIf, Max, Mean, Share, Sum
 from operators.alarms import value_above_threshold
 from operators.conditions import Condition
 from operators.windows import tumbling
+from pipeline.job import RunSettings
+from pipeline.plan import plan
 from submit import sandbox
 from submit.cli import main
 from submit.tenant_apps import AppError, AppRejected, bound_stream, load, upload
@@ -209,7 +210,7 @@ CASES = [
     # Numbers that are not finite, or out of range.
     Case("a window of infinite size", app_file(
         "return stream.key_by('station_id').window(tumbling(minutes=float('inf'))).aggregate(n=Count())\n"),
-         AppError, "app raised ValueError: a tumbling window is a positive whole number of seconds"),
+         AppError, "app raised OperatorError: a tumbling window is a positive whole number of seconds"),
     Case("a window of NaN size", app_file(
         "return stream.key_by('station_id').window(Tumbling(float('nan'))).aggregate(n=Count())\n"),
          AppError, "a tumbling window is a positive whole number of seconds"),

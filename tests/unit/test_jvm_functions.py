@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
-from jobs.pipeline import TOPIC_TENANT, jvm_functions_ddl
-from operators.validation import KAFKA_TIMESTAMP_COLUMN, trusted_event_time
+from connectors.flink import CheckpointSettings, streaming_table_env
+from pipeline.execute import execute_sql
+from pipeline.job import TOPIC_TENANT
+from pipeline.plan import jvm_functions_ddl
+from pipeline.validation import KAFKA_TIMESTAMP_COLUMN, trusted_event_time
 
 EARLIEST = 946_684_800_000  # 2000-01-01 00:00:00 UTC, the default earliest event time
 DAY = 24 * 3600 * 1000

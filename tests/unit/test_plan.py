@@ -8,7 +8,8 @@ import re
 import pytest
 
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import Job, RunSettings, plan
+from pipeline.job import Job, RunSettings
+from pipeline.plan import plan
 
 TOPIC = re.compile(r"'topic' = '([^']+)'")
 

@@ -10,45 +10,20 @@ from dataclasses import dataclass
 
 import pytest
 
-from connectors.credentials import FLINK_SCRAM_LOGIN, Login, jaas_line
 from connectors.kafka_access import job_principal
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import Job, RunSettings, plan
-from jobs.plan_check import PlanRefused, check_plan, tokens
 from jobs.sensor_health import sensor_health_job
-from operators.aggregates import Count, Max, Mean
 from operators.flow import LiveMetadata, metadata_from_assets
-from operators.windows import tumbling
+from pipeline.check import PlanRefused, check_plan, tokens
+from pipeline.job import Job, RunSettings
+from pipeline.plan import plan
+from pipeline.sql import FLINK_SCRAM_LOGIN, Login, jaas_line
+from pipeline.stages import BeforeWindow
 from submit.simulate import flow_topology
+from tests.planned_jobs import app_job, spec_app_job
 
 TWO = ("acme", "globex")
-
-
-def app_job(tenants: tuple[str, ...] = ("acme",)) -> Job:
-    """A tenant app's job as `tenant submit` plans it: the tenant's alarms, JSON results."""
-    return (Job("app_peaks", tenants=tenants)
-            .source("alarms", schema="alarm_event.v2", time="event_time", required=("station_id", "datapoint_id"))
-            .key_by("station_id").window(tumbling(minutes=5))
-            .aggregate(events=Count(), peak=Max("value"), mean_value=Mean("value")))
-
-
-def spec_app_job() -> Job:
-    """A tenant app's job as the trusted side builds it from the sandbox's spec (submit/app_spec.py), with
-    conditions of negative numbers (a '-' next to another would begin a comment)."""
-    from submit.app_spec import build
-    from submit.tenant_apps import bound_stream
-
-    value = {"column": "value"}
-    below = {"cmp": "<", "left": value, "right": {"number": -0.5}}
-    spec = {"stream": "alarms", "keys": ["station_id", "datapoint_id"], "window": {"size_ms": 300_000},
-            "aggregates": [{"name": "events", "kind": "Count"},
-                           {"name": "cold", "kind": "CountIf", "condition": below},
-                           {"name": "share_odd", "kind": "Share", "condition": {"or": [
-                               below, {"not": {"cmp": ">=", "left": value, "right": {"number": -12}}}]}},
-                           {"name": "warm_sum", "kind": "Sum", "column": "value",
-                            "where": {"cmp": ">", "left": value, "right": {"column": "valueThreshold"}}}]}
-    return build(spec, bound_stream("acme", "odd"))
 
 
 def flow(tenants: tuple[str, ...], live: bool) -> Job:
@@ -58,7 +33,7 @@ def flow(tenants: tuple[str, ...], live: bool) -> Job:
 
 
 def with_login(job: Job, settings: RunSettings) -> RunSettings:
-    """`settings` with the job's own Kafka principal, as jobs.pipeline.authorized gives it."""
+    """`settings` with the job's own Kafka principal, as connectors.kafka_access.authorized gives it."""
     principal = job_principal(job.name, job.tenants, settings.group_id or job.default_group)
     return dataclasses.replace(settings, kafka_login=Login(principal, "d1e5" * 16))
 
@@ -512,8 +487,8 @@ def test_the_tokens_read_literals_with_doubled_quotes_and_backtick_names():
 
 
 @dataclass(frozen=True)
-class ReadsGlobex:
-    """A stage before the window (jobs.pipeline.BeforeWindow) whose view reads globex's alarms by an OPTIONS hint:
+class ReadsGlobex(BeforeWindow):
+    """A stage before the window (pipeline.stages.BeforeWindow) whose view reads globex's alarms by an OPTIONS hint:
     the attack of issue 21 (finding 3), as an object a job carries."""
 
     def views(self, job: Job, on_time: str) -> list[str]:
@@ -531,7 +506,7 @@ def test_flink_never_sees_a_hinted_plan_and_would_refuse_the_hint_itself(tmp_pat
     from pyflink.util.exceptions import JavaException
 
     from connectors.flink import CheckpointSettings, streaming_table_env
-    from jobs.pipeline import declare, execute
+    from pipeline.execute import declare, execute
 
     env = streaming_table_env(CheckpointSettings(tmp_path / "checkpoints"))
     job = app_job().before_window(ReadsGlobex())

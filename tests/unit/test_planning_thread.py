@@ -9,10 +9,12 @@ import re
 import pytest
 from pyflink.java_gateway import get_gateway
 
-from connectors.flink import CheckpointSettings, execute_sql, streaming_table_env
+from connectors.flink import CheckpointSettings, streaming_table_env
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import RunSettings, declare, plan
 from operators.flow import metadata_from_assets
+from pipeline.execute import declare, execute_sql
+from pipeline.job import RunSettings
+from pipeline.plan import plan
 from submit.simulate import flow_topology
 
 TENANTS = ["acme", "globex"]

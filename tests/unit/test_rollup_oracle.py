@@ -11,10 +11,11 @@ from datetime import datetime
 
 import pytest
 
-from connectors.flink import batch_table_env, execute_sql
+from connectors.flink import batch_table_env
 from jobs.rollup import ROLLUPS, Rollup, newest_windows_query, rollup_query
-from operators.aggregates import quote
 from operators.periods import parse_period
+from pipeline.execute import execute_sql
+from pipeline.sql import quote
 from schemas.sql import flink_columns
 from tests.flink_local import iso
 from tests.rollup_oracle import alarm_rate_rollup, flow_rollup

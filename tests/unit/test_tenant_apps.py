@@ -10,10 +10,10 @@ import zipfile
 
 import pytest
 
-from jobs.pipeline import Job
 from operators.aggregates import Count, Max, Mean
 from operators.alarms import ALARM_RATE
 from operators.windows import tumbling
+from pipeline.job import Job
 from submit.cli import main
 from submit.tenant_apps import MAX_BYTES, AppError, AppRejected, apps, load, package, set_status, upload, validate
 
@@ -249,7 +249,7 @@ def test_errors_raised_by_the_app_carry_its_line():
     with pytest.raises(AppError) as failed:
         load(source, "peaks.py", "acme", stream())
     assert failed.value.line == 6
-    assert str(failed.value).startswith("peaks.py:6: app raised ValueError: a tumbling window is a positive")
+    assert str(failed.value).startswith("peaks.py:6: app raised OperatorError: a tumbling window is a positive")
 
 
 def test_load_wants_the_stream_bound_to_the_tenant_alone():

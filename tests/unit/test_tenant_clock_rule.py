@@ -14,8 +14,8 @@ import pytest
 
 from bench.run import BenchSpec, _flow_workload, _workload, flow_max_behind_s
 from jobs.alarm_rate import alarm_rate_job
-from jobs.pipeline import DEFAULT_MAX_BEHIND_S
 from operators.windows import tumbling
+from pipeline.job import DEFAULT_MAX_BEHIND_S
 from submit.simulate import HOUR_MS, SimulationSpec, alarm_events, flow_readings
 from tests.flink_local import epoch_ms
 from tests.oracle import Reading, alarm_rate, routed

@@ -10,10 +10,10 @@ import pytest
 
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import flow_aggregates_job
-from jobs.pipeline import Job
 from jobs.sensor_health import sensor_health_job
 from operators.flow import PlannedMetadata
-from operators.validation import DECODE_ERROR_COLUMN, KAFKA_TIMESTAMP_COLUMN, MAX_TEXT_CHARS, rejection_reason
+from pipeline.job import Job
+from pipeline.validation import DECODE_ERROR_COLUMN, KAFKA_TIMESTAMP_COLUMN, MAX_TEXT_CHARS, rejection_reason
 from schemas.sql import flink_columns
 from tests import flow_oracle, health_oracle, oracle
 from tests.unit import test_jvm_functions

@@ -8,7 +8,8 @@ import pytest
 
 from operators import Count, CountIf, Max, Mean, Min, Share, Sum, tumbling
 from operators.alarms import value_above_threshold
-from operators.validation import Rule, rejection_reason, sql_string
+from pipeline.sql import sql_string
+from pipeline.validation import Rule, rejection_reason
 
 
 def ms(hh: int, mm: int, ss: int = 0) -> int:

@@ -1,7 +1,7 @@
 """The check every plan passes before it runs, whoever built it: only the statements the planner makes, over
 only the job's own tenants' topics and documents.
 
-Parts of a plan come from stages that the job carries (jobs.pipeline: before_window, after_window, results_from),
+Parts of a plan come from stages that the job carries (pipeline.job: before_window, after_window, results_from),
 so the plan's SQL is checked as text, as Flink will read it, before any of it reaches Flink:
 
 - Tokens as Flink's SQL parser reads them: string literals (a quote is doubled), backtick names (a backtick is
@@ -11,7 +11,7 @@ so the plan's SQL is checked as text, as Flink will read it, before any of it re
   any character the planner never writes.
 - Statement kinds: CREATE TEMPORARY SYSTEM FUNCTION IF NOT EXISTS of FUNCTIONS, CREATE [TEMPORARY] TABLE name
   (...) WITH (...), CREATE TEMPORARY VIEW name AS SELECT ..., and INSERT INTO a Kafka table of the plan SELECT
-  ... (jobs.pipeline.execute wraps those in one EXECUTE STATEMENT SET). Nothing else: no catalogs, modules,
+  ... (pipeline.execute wraps those in one EXECUTE STATEMENT SET). Nothing else: no catalogs, modules,
   jars, SET, CREATE TABLE AS or LIKE.
 - A view or insert reads only tables and views the plan created (before it), by plain names.
 - Tables: connectors and formats from allow-lists, and per connector only the option keys it lists, with values
@@ -33,11 +33,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from pipeline.errors import PipelineError
+from pipeline.sql import WATERMARK_EMITS
+
 if TYPE_CHECKING:
-    from jobs.pipeline import Job, RunSettings
+    from pipeline.job import Job, RunSettings
 
 
-class PlanRefused(ValueError):  # noqa: N818 (says what happened to the plan)
+class PlanRefused(PipelineError):  # noqa: N818 (says what happened to the plan)
     """A plan's statement is not one the planner makes for the job's own tenants; the message says which and why."""
 
 
@@ -46,7 +49,7 @@ class _Bad(Exception):  # noqa: N818 (a refusal, not a failure)
 
 
 # Functions of our Flink jar (connectors/flink-format) a plan may register, with their classes. Kept here, apart
-# from the planner's own list (jobs.pipeline.JVM_FUNCTIONS), so that the check does not take the planner's word.
+# from the planner's own list (pipeline.plan.JVM_FUNCTIONS), so that the check does not take the planner's word.
 FUNCTIONS = {"TRUSTED_EVENT_TIME": "tenantstream.flink.TrustedEventTime",
              "TOPIC_TENANT": "tenantstream.flink.TopicTenant",
              "TEXT_FAULT": "tenantstream.flink.TextFault"}
@@ -86,7 +89,7 @@ KAFKA_SOURCE_OPTIONS: dict[str, Callable[[str], bool]] = {
     "scan.bounded.mode": _one_of("latest-offset", "specific-offsets"),
     "scan.bounded.specific-offsets": re.compile(r"partition:[0-9]+,offset:[0-9]+(;partition:[0-9]+,offset:[0-9]+)*")
     .fullmatch,
-    "scan.watermark.emit.strategy": _one_of("on-periodic", "on-event"),
+    "scan.watermark.emit.strategy": _one_of(*WATERMARK_EMITS),
 }
 KAFKA_SINK_OPTIONS: dict[str, Callable[[str], bool]] = {
     "sink.delivery-guarantee": _one_of("exactly-once"),

@@ -10,16 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from operators.windows import interval_sql
+from pipeline.errors import PipelineError
+from pipeline.sql import interval_sql, sql_string
 
 DECODE_ERROR_COLUMN = "decode_error"
 KAFKA_TIMESTAMP_COLUMN = "kafka_ts"
 PROCESSING_TIME_COLUMN = "proc_time"  # for lookup joins (e.g. of metadata) as of now
-
-
-def sql_string(text: str) -> str:
-    """A Flink SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 @dataclass(frozen=True)
@@ -73,7 +69,7 @@ def trusted_event_time(column: str, earliest: str = EARLIEST_EVENT_TIME,
     missing, before `earliest` (UTC), or more than `max_ahead_hours` after the Kafka append time."""
     earliest_ms = _epoch_ms(earliest)
     if earliest_ms <= 0:
-        raise ValueError(f"earliest {earliest} must be after 1970-01-01: epoch 0 stands for an untrusted time")
+        raise PipelineError(f"earliest {earliest} must be after 1970-01-01: epoch 0 stands for an untrusted time")
     return f"{TRUSTED_EVENT_TIME}(`{column}`, {KAFKA_TIMESTAMP_COLUMN}, {earliest_ms}, {max_ahead_hours * 3_600_000})"
 
 
@@ -91,7 +87,7 @@ def timestamp_in_range(column: str, earliest: str = EARLIEST_EVENT_TIME,
 def behind_append_time(column: str, max_behind_s: int) -> Rule:
     """An event time more than `max_behind_s` before the Kafka append time is bad. The broker sets the append
     time of the sensor topics (LogAppendTime), so a tenant cannot move it; and since a record's partition may
-    not fall further behind than that (see jobs.pipeline.source_ddl), a tenant whose times stand still cannot
+    not fall further behind than that (see pipeline.plan.source_ddl), a tenant whose times stand still cannot
     hold back the watermark that the other tenants of its job share. NULL passes."""
     return Rule(f"`{column}` < {KAFKA_TIMESTAMP_COLUMN} - {interval_sql(max_behind_s * 1000)}",
                 f"'event time too far behind: {column} ' || CAST(`{column}` AS STRING) || "
