@@ -1,15 +1,14 @@
 """Every job's Cassandra result table by name: what `tenantstream query` can read.
 
-A new job's ResultTable goes in RESULT_TABLES and is then queryable by its name.
+The built-in jobs' tables come from the catalog (jobs/catalog.py), the rollups' from jobs/rollup.py: a new
+job's tables are queryable by their names once the catalog lists the job.
 """
 
 from __future__ import annotations
 
-from jobs.alarm_rate import ALARM_RATE_TABLE
-from jobs.flow_aggregates import FLOW_TABLE
+from jobs.catalog import BUILT_IN_JOBS
 from jobs.rollup import ROLLUP_TABLES
-from jobs.sensor_health import SENSOR_HEALTH_TABLES
 from pipeline.job import ResultTable
 
 RESULT_TABLES: dict[str, ResultTable] = {table.name: table for table in
-                                         (ALARM_RATE_TABLE, FLOW_TABLE, *SENSOR_HEALTH_TABLES, *ROLLUP_TABLES)}
+                                         (*(t for job in BUILT_IN_JOBS.values() for t in job.tables), *ROLLUP_TABLES)}

@@ -59,7 +59,7 @@ def plan(job: Job, settings: RunSettings) -> tuple[list[str], list[str]]:
         raise PipelineError(f"job {job.name} needs a source, key_by, window and aggregate (or results_from)")
     if settings.max_behind_s <= 0:
         raise PipelineError(f"job {job.name}: the bound on how far event times may be behind their append times "
-                         f"must be positive, not {settings.max_behind_s} s")
+                            f"must be positive, not {settings.max_behind_s} s")
     job = dataclasses.replace(job, max_behind_s=settings.max_behind_s)
     topics = [job.topics(t) for t in job.tenants]
     source = source_options(settings.bootstrap, ";".join(t.source for t in topics),
