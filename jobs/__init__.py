@@ -1,1 +1,2 @@
-"""Runnable Flink jobs, each a thin wiring of connectors and operators (one job per file)."""
+"""The built-in jobs, each a thin wiring of operators into a pipeline.job.Job (one job per file), the rollups, and
+the catalog the commands read (catalog.py)."""

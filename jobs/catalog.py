@@ -48,6 +48,8 @@ class MetadataSource(Protocol):
 
 @dataclass(frozen=True)
 class BuiltInJob:
+    """A built-in job as the commands know it: how to build it, where its results go, its default window."""
+
     name: str
     # (tenants, window (None: `window`), store, how often a running job re-reads what it looks up in the store, s)
     build: Callable[[Sequence[str], Tumbling | None, MetadataSource | None, float], Job]

@@ -1,4 +1,5 @@
-"""Pure window, aggregate and validation logic that renders itself to Flink SQL.
+"""Pure window, aggregate, alarm, flow and health logic that renders itself to Flink SQL (into the contracts of
+pipeline/stages.py).
 
 Nothing here touches a server or Flink: every piece is a small value object that
 knows its SQL, so tests check it without a cluster and the per-event work runs

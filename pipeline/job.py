@@ -142,8 +142,10 @@ TOPIC_COLUMN = "kafka_topic"
 TOPIC_TENANT_COLUMN = "topic_tenant"
 SINK_TOPIC_COLUMN = "topic"
 ROUTE_SUFFIX_COLUMN = "route_suffix"  # of a diverted record: the suffix of the topic it goes to
-# Columns of a window's rows besides the keys and aggregates: no key or aggregate may be named so.
-WINDOW_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN)
+# The columns the plan's window and result queries have besides the keys and the aggregates: no key or aggregate
+# may be named so.
+RESULT_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN, SINK_TOPIC_COLUMN,
+                  ROUTE_SUFFIX_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -236,9 +238,9 @@ class Job:
         self._windowed("key_by(...)")
         if not columns:
             raise PipelineError(f"job {self.name}: key_by(...) needs at least one column")
-        if clashes := [c for c in columns if c in WINDOW_COLUMNS]:
-            raise PipelineError(f"job {self.name}: key {clashes[0]!r} is a column every window row has already; "
-                                "key by a column of the source")
+        if clashes := [c for c in columns if c in RESULT_COLUMNS]:
+            raise PipelineError(f"job {self.name}: key {clashes[0]!r} is a column the results have already; key by "
+                                "another column of the source")
         if clashes := [c for c in columns if c in dict(self.aggregates)]:
             raise PipelineError(f"job {self.name}: key {clashes[0]!r} is the name of an aggregate")
         return self._with(keys=columns)
@@ -262,9 +264,9 @@ class Job:
             if not isinstance(aggregate, Aggregate):
                 raise PipelineError(f"job {self.name}: aggregate {name!r} is a {type(aggregate).__name__}, not an "
                                     "Aggregate such as Count() or Mean('value')")
-            if name in WINDOW_COLUMNS or name in self.keys:
+            if name in RESULT_COLUMNS or name in self.keys:
                 raise PipelineError(f"job {self.name}: aggregate {name!r} has the name of "
-                                    f"{'a key' if name in self.keys else 'a column every window row has'}; "
+                                    f"{'a key' if name in self.keys else 'a column the results have already'}; "
                                     "name it otherwise")
         return self._with(aggregates=tuple(aggregates.items()))
 

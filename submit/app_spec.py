@@ -21,7 +21,7 @@ from jsonschema.exceptions import best_match
 from operators.aggregates import Count, CountIf, Max, Mean, Min, Share, Sum
 from operators.conditions import Condition
 from operators.windows import Tumbling
-from pipeline.job import ROUTE_SUFFIX_COLUMN, SINK_TOPIC_COLUMN, TOPIC_TENANT_COLUMN, Job
+from pipeline.job import RESULT_COLUMNS, Job
 from pipeline.sql import quote
 from schemas.sql import flink_columns
 from submit.app_stream import COMPARISONS, MAX_AGGREGATES, MAX_DEPTH, MAX_KEYS, MAX_NAME, OF_COLUMN, WITH_CONDITION
@@ -31,9 +31,6 @@ NUMERIC_TYPES = ("DOUBLE", "FLOAT", "INT", "BIGINT", "SMALLINT", "TINYINT")
 MAX_NUMBER = 1e15  # larger or smaller numbers in a condition are refused (a double is exact to 2**53)
 MAX_WINDOW_MS = 99 * 86_400_000  # pipeline.sql.interval_sql goes up to 99 days
 MAX_CONDITION_NODES = 400  # objects and lists of one condition's tree (app_stream allows 200 tokens)
-# The columns the plan's window and result queries have besides the keys and the aggregates.
-RESULT_COLUMNS = ("tenant", "window_start", "window_end", "window_time", TOPIC_TENANT_COLUMN, SINK_TOPIC_COLUMN,
-                  ROUTE_SUFFIX_COLUMN)
 
 # Patterns end in \\Z, not $: jsonschema matches them with Python's re.search, where $ also matches before a
 # final newline.

@@ -136,14 +136,14 @@ def test_aggregate_takes_only_aggregates():
     assert isinstance(Count(), Aggregate) and isinstance(Mean("value"), Aggregate)
 
 
-@pytest.mark.parametrize("name", ["tenant", "window_start", "window_end", "station_id"])
+@pytest.mark.parametrize("name", ["tenant", "window_start", "window_end", "topic", "station_id"])
 def test_aggregate_names_may_not_clash_with_the_window_columns_or_keys(name):
     with pytest.raises(PipelineError, match=rf"job j: aggregate '{name}' has the name of"):
         alarms().key_by("station_id").window(tumbling(minutes=1)).aggregate(**{name: Count()})
 
 
 def test_a_key_may_not_be_named_as_a_window_column():
-    with pytest.raises(PipelineError, match="key 'window_end' is a column every window row has"):
+    with pytest.raises(PipelineError, match="key 'window_end' is a column the results have already"):
         alarms().key_by("window_end")
 
 
