@@ -238,24 +238,41 @@ class ResultsWriter(ResultFollower):
 
     def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
                  group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1,
-                 login: Login | None = None, retry_max_s: float = 5.0) -> None:
+                 login: Login | None = None, retry_max_s: float = 5.0, startup_wait_s: float = 180.0) -> None:
         """The table is made by the admin role; rows are written by the writer role, which may only modify
-        the rows of the results keyspaces."""
+        the rows of the results keyspaces. A writer started while Cassandra is unavailable waits for it as it
+        would later, but at most `startup_wait_s` (a restart of the local node takes up to ~80 s): then
+        CassandraUnavailableError."""
         super().__init__(bootstrap, topics, group, table.schema, login)
         self.table, self.cassandra_port, self.keyspace = table, cassandra_port, keyspace
         self.retry_max_s = retry_max_s
-        admin, session = connect(cassandra_port)
-        try:
-            table.ensure(session, keyspace, replication)
-        finally:
-            admin.shutdown()
         self.columns = [name for name, _ in table.columns()]
         self.row = cql_row(self.columns)
-        self._connect()
+        self._start(replication, startup_wait_s)
         self.written = 0
         self.retries = 0  # batches written again after Cassandra was unavailable
         self._in_flight: tuple[list[tuple], Upserts | BaseException, list[TopicPartition]] | None = None
         self._unwritten = False  # rows given up at a stop: no later offset may be committed past them
+
+    def _start(self, replication: int, wait_s: float) -> None:
+        """Make the table (as the admin) and the writer's session, trying again while Cassandra is unavailable."""
+        delay, deadline = min(0.5, self.retry_max_s), time.monotonic() + wait_s
+        while True:
+            try:
+                admin, session = connect(self.cassandra_port)
+                try:
+                    self.table.ensure(session, self.keyspace, replication)
+                finally:
+                    admin.shutdown()
+                self._connect()
+                return
+            except _UNAVAILABLE as err:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: Cassandra is unavailable at the start (%s); trying again in %g s", self.name,
+                            str(err).splitlines()[0][:200], delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
 
     def _connect(self) -> None:
         self.cluster, self.session = connect(self.cassandra_port, role="writer")

@@ -13,6 +13,7 @@ from cassandra.cluster import NoHostAvailable
 from confluent_kafka import TopicPartition
 
 from connectors import results
+from connectors.cassandra import CassandraUnavailableError
 from connectors.results import ResultsWriter, ResultTable
 from jobs.alarm_rate import ALARM_RATE_TABLE
 from schemas import codec
@@ -28,8 +29,12 @@ class FakeCassandra:
         self.failures, self.error, self.at_send = failures, error, at_send
         self.rows = 0
         self.sessions = 0
+        self.refusals = 0  # connections refused before any is taken
 
     def connect(self, port: int, keyspace: str | None = None, role: str = "admin"):
+        if self.refusals:
+            self.refusals -= 1
+            raise CassandraUnavailableError(f"Cassandra at 127.0.0.1:{port}: connection refused")
         self.sessions += 1
         return FakeCluster(), FakeSession(self)
 
@@ -96,10 +101,11 @@ class FakeConsumer:
         self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
 
 
-def _writer(node: FakeCassandra, monkeypatch) -> ResultsWriter:
+def _writer(node: FakeCassandra, monkeypatch, startup_wait_s: float = 1.0) -> ResultsWriter:
     monkeypatch.setattr(results, "connect", node.connect)
     monkeypatch.setattr(ResultTable, "ensure", lambda self, session, keyspace, replication=1: None)
-    return ResultsWriter("unused:9092", 9042, ALARM_RATE_TABLE, [TOPIC], group="g", retry_max_s=0.05)
+    return ResultsWriter("unused:9092", 9042, ALARM_RATE_TABLE, [TOPIC], group="g", retry_max_s=0.05,
+                         startup_wait_s=startup_wait_s)
 
 
 def _batch(first: int, count: int) -> list[FakeMessage]:
@@ -136,6 +142,22 @@ def test_a_writer_stopped_while_cassandra_is_away_commits_nothing_after_the_rows
     writer._settle(consumer)
     assert (consumer.commits, writer.written, node.rows) == ([], 0, 0)
     assert writer.retries > 0
+
+
+def test_a_writer_started_while_cassandra_is_away_waits_for_it(monkeypatch):
+    node = FakeCassandra()
+    node.refusals = 4
+    writer, consumer = _writer(node, monkeypatch), FakeConsumer()
+    writer._handle(consumer, _batch(0, 2))
+    writer._settle(consumer)
+    assert (node.refusals, node.rows, consumer.commits) == (0, 2, [[(TOPIC, 0, 2)]])
+
+
+def test_a_writer_gives_up_starting_after_its_startup_wait(monkeypatch):
+    node = FakeCassandra()
+    node.refusals = 10**6
+    with pytest.raises(CassandraUnavailableError, match="connection refused"):
+        _writer(node, monkeypatch, startup_wait_s=0.2)
 
 
 def test_a_refusal_that_waiting_cannot_mend_fails_the_writer_at_once(monkeypatch):
