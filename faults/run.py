@@ -357,6 +357,8 @@ def _run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, say: C
         verdict = check.judge(exp, results, cassandra, dead, _source_offsets(cfg, topics.late), WINDOW_MS)
         fault = scenario.summary.format(node=target, hold=f"{hold_s:g}")
         failovers = _failovers(cfg, job_id, notes)
+        if (code := writer.process.poll()) is not None:
+            notes.append(f"the results writer exited by itself (exit {code}; its log: {writer.log_file})")
         if waits := writer.said("Cassandra is unavailable"):
             notes.append(f"the writer waited for Cassandra {waits} times and resumed "
                          f"{writer.said('Cassandra answers again')} times (its log: {writer.log_file})")
@@ -491,8 +493,7 @@ def restart_writer(ctx: RunContext, name: str) -> None:
 
 
 def _checkpoint_filesystem(ctx: RunContext) -> str:
-    folder = disk.checkpoint_folder(ctx.cfg)
-    return f"the checkpoint folder's filesystem ({disk.SIZE_MB} MiB ext4, {folder})"
+    return f"the checkpoint folder's {disk.SIZE_MB} MiB filesystem"
 
 
 def fill_checkpoint_disk(ctx: RunContext, name: str) -> None:
