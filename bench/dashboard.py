@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -101,13 +102,17 @@ def _label(pid: int) -> str:
 
 class MachineCpu:
     """Every process's CPU seconds over the measured span, sampled each second (so a process that ends keeps
-    what it used), grouped by role: the bench's own processes by name, the rest by `_label`; and the load."""
+    what it used), grouped by role: the bench's own processes by name, the rest by `_label`; the load; and how
+    long the bench's own processes' threads waited, runnable, for a core (/proc/PID/task/*/schedstat): the
+    delay the machine's other work adds to theirs."""
 
     def __init__(self) -> None:
         self.roles: dict[int, str] = {}  # a root pid -> its role; its process tree counts for it
         self._start: dict[int, float] = {}
         self._seen: dict[int, float] = {}
         self._labels: dict[int, str] = {}
+        # a bench process's thread -> (waited, times run) at start and last seen
+        self._waited: dict[tuple[int, int], list[tuple[float, int]]] = {}
         self.load: list[float] = []
         self._idle0, self._t0 = _idle(), time.monotonic()
         self._stop = threading.Event()
@@ -127,6 +132,9 @@ class MachineCpu:
             self._seen[pid] = cpu
             if pid not in self._labels:
                 self._labels[pid] = _label(pid)
+            if self._labels[pid].startswith("bench:"):
+                for tid, waited in _run_queue_waits(pid).items():  # a thread that starts later waited 0 before
+                    self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])[1] = waited
         self.load.append(os.getloadavg()[0])
 
     def _loop(self) -> None:
@@ -141,9 +149,41 @@ class MachineCpu:
         used: Counter = Counter()
         for pid, cpu in self._seen.items():
             used[self._labels.get(pid, "?")] += cpu - self._start.get(pid, 0.0)
+        waited: Counter = Counter()
+        main_waited: Counter = Counter()
+        main_runs: Counter = Counter()
+        for (pid, tid), ((wait0, runs0), (wait1, runs1)) in self._waited.items():
+            waited[self._labels[pid]] += wait1 - wait0
+            if tid == pid:  # the main thread: the event loop of the server and of each client process
+                main_waited[self._labels[pid]] += wait1 - wait0
+                main_runs[self._labels[pid]] += runs1 - runs0
+        waits = {name: {"all_threads_s": round(waited[name], 1), "main_thread_s": round(main_waited[name], 1),
+                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2)}
+                 for name in sorted(waited)}
         return {"wall_seconds": round(wall, 1), "idle_core_seconds": round(_idle() - self._idle0, 1),
                 "load_average_1m": {"min": min(self.load), "max": max(self.load), "end": self.load[-1]},
-                "cpu_seconds_by_process": {name: round(v, 1) for name, v in used.most_common(top) if v >= 0.05}}
+                "cpu_seconds_by_process": {name: round(v, 1) for name, v in used.most_common(top) if v >= 0.05},
+                "run_queue_wait_by_process": waits}
+
+
+def _run_queue_waits(pid: int) -> dict[int, tuple[float, int]]:
+    """Per thread of a process: seconds it has waited runnable for a core, and how many times it got one
+    (the second and third fields of its schedstat)."""
+    waits = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            _, waited, runs = stat.read_text().split()
+            waits[int(stat.parent.name)] = (int(waited) / 1e9, int(runs))
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile
+    return waits
+
+
+def _renice(pid: int, niceness: int) -> None:
+    """Give every thread of a process (threads it starts later inherit it) this niceness."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
 
 
 def _login(base: str, token: str) -> str:
@@ -222,8 +262,9 @@ class BenchClient:
                 windows[key] += 1
                 arrivals.setdefault(key, arrived)
                 delays_ms.append(arrived - one["committed_ms"])
-        return {"tenant": self.tenant, "windows": len(windows), "digest": _digest(windows),
-                "duplicates": sum(n - 1 for n in windows.values()), "foreign": foreign, "delays_ms": delays_ms,
+        return {"tenant": self.tenant, "frames": len(self.received), "windows": len(windows),
+                "digest": _digest(windows), "duplicates": sum(n - 1 for n in windows.values()), "foreign": foreign,
+                "delays_ms": delays_ms,
                 "commit_delays_ms": [arrived - visible[key] for key, arrived in arrivals.items() if key in visible]}
 
     def count(self, expected: int) -> bool:
@@ -420,6 +461,9 @@ def run(args: argparse.Namespace) -> dict:
             worker.ready()
         ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], partitions=2)
         watcher = CommitWatcher(bootstrap, run_id, tenants)
+        if args.nice:  # the measured processes and the measuring ones ahead of the rest of the machine
+            for pid in (server.pid, watcher.process.pid, *(w.process.pid for w in workers)):
+                _renice(pid, args.nice)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
         meter = MachineCpu()
         meter.roles.update({os.getpid(): "bench: producer, checks", server.pid: "bench: tenantstream serve",
@@ -446,6 +490,7 @@ def run(args: argparse.Namespace) -> dict:
             "source": "the alarm-rate job" if args.job else "emulated checkpoints",
             "windows_committed": sum(len(k) for k in committed.values()),
             "windows_received": len(delays),
+            "frames_received": sum(r["frames"] for r in results),
             "every_window_exactly_once": len(results) == args.clients and any(committed.values()) and all(
                 r["digest"] == _digest(committed[r["tenant"]]) and r["duplicates"] == 0 for r in results),
             "clients_missing_windows": sum(r["windows"] < len(committed[r["tenant"]]) for r in results),
@@ -458,6 +503,7 @@ def run(args: argparse.Namespace) -> dict:
             # send, and by stage: append to the server's consumer reading it, that read to the event loop taking
             # it, and that read to the end of its send to each page.
             "server_push_delay_ms_at_most": _server_delays(exposition),
+            "niceness": args.nice,
             "stages_ms": {
                 "append_to_commit_seen_by_watcher": _spread(commit_waits),
                 "append_to_server_read_at_most": _server_delays(exposition, "receive"),
@@ -497,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long events are produced (--job)")
     parser.add_argument("--single-frames", action="store_true",
                         help="one frame a window, as the page asks (default: the resume asks for batch frames)")
+    parser.add_argument("--nice", type=int, default=0, help="run the server, the clients and the commit watcher "
+                        "at this niceness (negative: ahead of the job and the stack; needs root): how much of the "
+                        "delay is the wait for a core")
     parser.add_argument("--log", default="/tmp/bench-dashboard-serve.log")
     args = parser.parse_args(argv)
     print(json.dumps(run(args), indent=2))
