@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -30,6 +31,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -40,9 +42,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TextIO
 
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
-from bench.measure import READY
+from bench.measure import READY, _cpu, _idle, _process_table, _tree
 from connectors.kafka import committed_consumer, delete_topics, ensure_topics, producer, read_all
 from connectors.metadata import MetadataStore
 from dashboard.tokens import TokenStore
@@ -83,6 +85,107 @@ def _peak_rss_bytes(pid: int) -> int:
     return 0
 
 
+def _label(pid: int) -> str:
+    """A process outside the bench as a reader of the CPU table knows it: a JVM by its main class and the state
+    folder of its stack (tenantstream or tenantstream-cluster), anything else by its first arguments."""
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    if args and args[0].endswith("java"):
+        main = next((a for i, a in enumerate(args) if i and not a.startswith("-") and args[i - 1] not in (
+            "-cp", "-classpath")), "java").rsplit(".", 1)[-1]
+        stack = next((part for a in args for part in a.split("/") if part.startswith("tenantstream")), "")
+        return f"other: java {main} ({stack})" if stack else f"other: java {main}"
+    return "other: " + " ".join(Path(args[0]).name if i == 0 else a for i, a in enumerate(args[:4]) if a)[:80]
+
+
+class MachineCpu:
+    """Every process's CPU seconds over the measured span, sampled each second (so a process that ends keeps
+    what it used), grouped by role: the bench's own processes by name, the rest by `_label`; the load; and how
+    long the bench's own processes' threads waited, runnable, for a core (/proc/PID/task/*/schedstat): the
+    delay the machine's other work adds to theirs."""
+
+    def __init__(self) -> None:
+        self.roles: dict[int, str] = {}  # a root pid -> its role; its process tree counts for it
+        self._start: dict[int, float] = {}
+        self._seen: dict[int, float] = {}
+        self._labels: dict[int, str] = {}
+        # a bench process's thread -> (waited, times run) at start and last seen
+        self._waited: dict[tuple[int, int], list[tuple[float, int]]] = {}
+        self.load: list[float] = []
+        self._idle0, self._t0 = _idle(), time.monotonic()
+        self._stop = threading.Event()
+        self._sample(first=True)
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+
+    def _sample(self, first: bool = False) -> None:
+        children, stats = _process_table()
+        for root, role in list(self.roles.items()):
+            for pid in _tree(root, children):
+                self._labels[pid] = role
+        for pid, fields in stats.items():
+            cpu = _cpu(fields)
+            if first:
+                self._start[pid] = cpu
+            self._seen[pid] = cpu
+            if pid not in self._labels:
+                self._labels[pid] = _label(pid)
+            if self._labels[pid].startswith("bench:"):
+                for tid, waited in _run_queue_waits(pid).items():  # a thread that starts later waited 0 before
+                    self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])[1] = waited
+        self.load.append(os.getloadavg()[0])
+
+    def _loop(self) -> None:
+        while not self._stop.wait(1.0):
+            self._sample()
+
+    def stop(self, top: int = 14) -> dict:
+        self._stop.set()
+        self._thread.join(5)
+        self._sample()
+        wall = time.monotonic() - self._t0
+        used: Counter = Counter()
+        for pid, cpu in self._seen.items():
+            used[self._labels.get(pid, "?")] += cpu - self._start.get(pid, 0.0)
+        waited: Counter = Counter()
+        main_waited: Counter = Counter()
+        main_runs: Counter = Counter()
+        for (pid, tid), ((wait0, runs0), (wait1, runs1)) in self._waited.items():
+            waited[self._labels[pid]] += wait1 - wait0
+            if tid == pid:  # the main thread: the event loop of the server and of each client process
+                main_waited[self._labels[pid]] += wait1 - wait0
+                main_runs[self._labels[pid]] += runs1 - runs0
+        waits = {name: {"all_threads_s": round(waited[name], 1), "main_thread_s": round(main_waited[name], 1),
+                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2)}
+                 for name in sorted(waited)}
+        return {"wall_seconds": round(wall, 1), "idle_core_seconds": round(_idle() - self._idle0, 1),
+                "load_average_1m": {"min": min(self.load), "max": max(self.load), "end": self.load[-1]},
+                "cpu_seconds_by_process": {name: round(v, 1) for name, v in used.most_common(top) if v >= 0.05},
+                "run_queue_wait_by_process": waits}
+
+
+def _run_queue_waits(pid: int) -> dict[int, tuple[float, int]]:
+    """Per thread of a process: seconds it has waited runnable for a core, and how many times it got one
+    (the second and third fields of its schedstat)."""
+    waits = {}
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            _, waited, runs = stat.read_text().split()
+            waits[int(stat.parent.name)] = (int(waited) / 1e9, int(runs))
+        except (OSError, ValueError):
+            continue  # a thread that ended meanwhile
+    return waits
+
+
+def _renice(pid: int, niceness: int) -> None:
+    """Give every thread of a process (threads it starts later inherit it) this niceness."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):
+            os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
+
 def _login(base: str, token: str) -> str:
     request = urllib.request.Request(f"{base}/api/v1/login", data=json.dumps({"token": token}).encode(),
                                      method="POST", headers={"Content-Type": "application/json"})
@@ -90,11 +193,12 @@ def _login(base: str, token: str) -> str:
         return response.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
 
 
-def _server_delays(exposition: str) -> dict[str, float]:
-    """p50 and p99 of the server's push-delay histogram as the bucket bound they fall in, milliseconds."""
+def _server_delays(exposition: str, stage: str = "push") -> dict[str, float]:
+    """p50 and p99 of one of the server's delay histograms (push, receive, handoff, fanout) as the bucket bound
+    they fall in, milliseconds."""
     buckets = []
     for line in exposition.splitlines():
-        if line.startswith("tenantstream_dashboard_push_delay_seconds_bucket"):
+        if line.startswith(f"tenantstream_dashboard_{stage}_delay_seconds_bucket"):
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
     total = buckets[-1][1] if buckets else 0
@@ -116,41 +220,56 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 class BenchClient:
-    def __init__(self, tenant: str, batch: bool) -> None:
-        self.tenant, self.batch = tenant, batch
-        self.windows: Counter = Counter()
-        self.arrivals: dict[tuple, float] = {}
-        self.delays_ms: list[float] = []
-        self.foreign = 0
-        self.synced = asyncio.Event()
+    """One page's connection. It notes when each frame arrived and keeps the frame's text (identical frames of a
+    process once: a tenant's clients get the same batches), and reads the windows from them only after the
+    run: the clients share two cores with everything they measure, so what they do on arrival is part of the
+    delay they report."""
 
-    async def run(self, base: str, cookie: str, stop: asyncio.Event) -> None:
+    def __init__(self, tenant: str, batch: bool, texts: dict[str, str]) -> None:
+        self.tenant, self.batch, self.texts = tenant, batch, texts
+        self.received: list[tuple[float, str]] = []
+        self.synced = asyncio.Event()
+        self.ws: ClientConnection | None = None
+
+    async def run(self, base: str, cookie: str) -> None:
+        """Follow the stream until the connection is closed."""
         async with connect(base.replace("http", "ws", 1) + "/api/v1/stream", origin=base, proxy=None,
                            additional_headers={"Cookie": f"tenantstream_session={cookie}"}, open_timeout=60,
                            max_queue=None) as ws:
+            self.ws = ws
             await ws.send(json.dumps({"type": "resume", "history": False, "batch": self.batch}))
-            while not stop.is_set():
-                try:
-                    text = await asyncio.wait_for(ws.recv(), 0.5)
-                except TimeoutError:
-                    continue
-                arrived = time.time() * 1000
-                frame = json.loads(text)
-                for one in frame["frames"] if frame["type"] == "batch" else [frame]:
-                    if one["type"] == "synced":
-                        self.synced.set()
-                    elif one["type"] == "window":
-                        if one["tenant"] != self.tenant:
-                            self.foreign += 1
-                        row = one["row"]
-                        key = (row["station_id"], row["datapoint_id"], row["window_start"])
-                        self.windows[key] += 1
-                        self.arrivals.setdefault(key, arrived)
-                        self.delays_ms.append(arrived - one["committed_ms"])
+            async for text in ws:
+                if not self.synced.is_set() and json.loads(text)["type"] == "synced":
+                    self.synced.set()
+                else:
+                    self.received.append((time.time() * 1000, self.texts.setdefault(text, text)))
 
-    def commit_delays(self, visible: dict[tuple, float]) -> list[float]:
-        """Milliseconds from each window's commit (when the watcher first saw it) to its arrival here."""
-        return [arrived - visible[key] for key, arrived in self.arrivals.items() if key in visible]
+    def report(self, visible: dict[tuple, float], parsed: dict[str, dict]) -> dict:
+        """What it received: its windows (how many, their digest, doubles, another tenant's), the delay of each
+        from its append (`committed_ms`) and from when the watcher saw it committed (`visible`)."""
+        windows: Counter = Counter()
+        arrivals: dict[tuple, float] = {}
+        delays_ms: list[float] = []
+        foreign = 0
+        for arrived, text in self.received:
+            frame = parsed.get(text) or parsed.setdefault(text, json.loads(text))
+            for one in frame["frames"] if frame["type"] == "batch" else [frame]:
+                if one["type"] != "window":
+                    continue
+                foreign += one["tenant"] != self.tenant
+                row = one["row"]
+                key = (row["station_id"], row["datapoint_id"], row["window_start"])
+                windows[key] += 1
+                arrivals.setdefault(key, arrived)
+                delays_ms.append(arrived - one["committed_ms"])
+        return {"tenant": self.tenant, "frames": len(self.received), "windows": len(windows),
+                "digest": _digest(windows), "duplicates": sum(n - 1 for n in windows.values()), "foreign": foreign,
+                "delays_ms": delays_ms,
+                "commit_delays_ms": [arrived - visible[key] for key, arrived in arrivals.items() if key in visible]}
+
+    def count(self, expected: int) -> bool:
+        """Whether it holds at least `expected` windows (by the frames' sizes: a cheap check while waiting)."""
+        return sum(text.count('"type":"window"') for _, text in self.received) >= expected
 
 
 def _digest(keys: object) -> str:
@@ -163,26 +282,24 @@ def _client_worker(base: str, assignments: list[tuple[str, str]], batch: bool, p
     count (or after a minute)."""
 
     async def main() -> list[dict]:
-        stop = asyncio.Event()
-        clients = [BenchClient(tenant, batch) for tenant, _ in assignments]
+        texts: dict[str, str] = {}
+        clients = [BenchClient(tenant, batch, texts) for tenant, _ in assignments]
         tasks = []
         for client, (_, cookie) in zip(clients, assignments, strict=True):
-            tasks.append(asyncio.create_task(client.run(base, cookie, stop)))
+            tasks.append(asyncio.create_task(client.run(base, cookie)))
             await asyncio.sleep(0.005)  # a few handshakes at a time: their burst is not what is measured
         await asyncio.wait_for(asyncio.gather(*(c.synced.wait() for c in clients)), 120)
         pipe.send("ready")
         while not pipe.poll():
             await asyncio.sleep(0.2)
         (expected, visible), deadline = pipe.recv(), time.monotonic() + 60
-        while any(len(c.windows) < expected[c.tenant] for c in clients) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+        while not all(c.count(expected[c.tenant]) for c in clients) and time.monotonic() < deadline:
+            await asyncio.sleep(1)
         await asyncio.sleep(1)  # duplicates, if any, would arrive now
-        stop.set()
+        await asyncio.gather(*(c.ws.close() for c in clients if c.ws is not None), return_exceptions=True)
         await asyncio.gather(*tasks, return_exceptions=True)
-        return [{"tenant": c.tenant, "windows": len(c.windows), "digest": _digest(c.windows),
-                 "duplicates": sum(n - 1 for n in c.windows.values()), "foreign": c.foreign,
-                 "delays_ms": c.delays_ms, "commit_delays_ms": c.commit_delays(visible[c.tenant])}
-                for c in clients]
+        parsed: dict[str, dict] = {}
+        return [c.report(visible[c.tenant], parsed) for c in clients]
 
     pipe.send(asyncio.run(main()))
 
@@ -213,6 +330,7 @@ def _watch(bootstrap: str, run_id: str, tenants: list[str], pipe: Connection) ->
     consumer = committed_consumer(bootstrap, f"bench.{run_id}.watch", **{"fetch.wait.max.ms": 5})
     consumer.subscribe([f"{t}.results.alarm_rate" for t in tenants])
     visible: dict[str, dict[tuple, float]] = {t: {} for t in tenants}
+    waits: list[float] = []  # from each result's append to its commit
     assigned = False
     try:
         while not pipe.poll():
@@ -225,9 +343,10 @@ def _watch(bootstrap: str, run_id: str, tenants: list[str], pipe: Connection) ->
             seen = time.time() * 1000
             row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)
             visible[row["tenant"]].setdefault((row["station_id"], row["datapoint_id"], row["window_start"]), seen)
+            waits.append(seen - msg.timestamp()[1])
     finally:
         consumer.close()
-    pipe.send(visible)
+    pipe.send((visible, waits))
 
 
 class CommitWatcher:
@@ -242,7 +361,8 @@ class CommitWatcher:
         if not self.pipe.poll(90) or self.pipe.recv() != "assigned":
             raise RuntimeError("the commit watcher got no partitions of the results topics")
 
-    def stop(self) -> dict[str, dict[tuple, float]]:
+    def stop(self) -> tuple[dict[str, dict[tuple, float]], list[float]]:
+        """({tenant: {window: when it became visible}}, the milliseconds from each append to that)."""
         self.pipe.send("stop")
         if not self.pipe.poll(60):
             raise RuntimeError("the commit watcher did not report")
@@ -266,13 +386,14 @@ def _commit_emulated(bootstrap: str, run_id: str, tenants: list[str], args: argp
 
 
 def _run_job(bootstrap: str, run_id: str, tenants: list[str], keyspace: str, args: argparse.Namespace,
-             log: TextIO) -> None:
+             log: TextIO, meter: MachineCpu) -> None:
     """The alarm-rate job, live, while simulated alarm events arrive at `rate` a second for `seconds`."""
     ensure_topics(bootstrap, [f"{t}.{s}" for t in tenants for s in ("sensors.alarms", "deadletter", "late",
                                                                      "alerts")], partitions=2)
     job = subprocess.Popen([sys.executable, "-m", "bench.flink_job", "job", "--tenants", ",".join(tenants),
                             "--group", f"bench.{run_id}.job", "--keyspace", keyspace, "--live"],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
+    meter.roles[job.pid] = "bench: the alarm-rate job (mini cluster)"
     try:
         if job.stdout.readline().strip() != READY:
             raise RuntimeError(f"the alarm-rate job did not start; see {log.name}")
@@ -340,20 +461,28 @@ def run(args: argparse.Namespace) -> dict:
             worker.ready()
         ensure_topics(bootstrap, [f"{t}.results.alarm_rate" for t in tenants], partitions=2)
         watcher = CommitWatcher(bootstrap, run_id, tenants)
+        if args.nice:  # the measured processes and the measuring ones ahead of the rest of the machine
+            for pid in (server.pid, watcher.process.pid, *(w.process.pid for w in workers)):
+                _renice(pid, args.nice)
         cpu_before, wall_before = _cpu_seconds(server.pid), time.monotonic()
+        meter = MachineCpu()
+        meter.roles.update({os.getpid(): "bench: producer, checks", server.pid: "bench: tenantstream serve",
+                            watcher.process.pid: "bench: commit watcher",
+                            **{w.process.pid: "bench: client processes" for w in workers}})
         if args.job:  # the producers and the job's client start after the forks
-            _run_job(bootstrap, run_id, tenants, keyspace, args, log)
+            _run_job(bootstrap, run_id, tenants, keyspace, args, log, meter)
         else:
             _commit_emulated(bootstrap, run_id, tenants, args)
         committed = _committed(bootstrap, run_id, tenants)
-        visible = watcher.stop()
+        visible, commit_waits = watcher.stop()
+        machine = meter.stop()
         results = [r for worker in workers
                    for r in worker.results({t: len(k) for t, k in committed.items()}, visible)]
         measured = {"cpu_seconds": _cpu_seconds(server.pid) - cpu_before,
                     "wall_seconds": time.monotonic() - wall_before}
         scrape = urllib.request.Request(f"{base}/metrics", headers={
             "Authorization": f"Bearer {tokens.create(tenants[0], True, timedelta(hours=1))[1]}"})
-        pushed = _server_delays(urllib.request.urlopen(scrape, timeout=10).read().decode())
+        exposition = urllib.request.urlopen(scrape, timeout=10).read().decode()
         delays = [d for r in results for d in r["delays_ms"]]
         commit_delays = [d for r in results for d in r["commit_delays_ms"]]
         report = {
@@ -361,6 +490,7 @@ def run(args: argparse.Namespace) -> dict:
             "source": "the alarm-rate job" if args.job else "emulated checkpoints",
             "windows_committed": sum(len(k) for k in committed.values()),
             "windows_received": len(delays),
+            "frames_received": sum(r["frames"] for r in results),
             "every_window_exactly_once": len(results) == args.clients and any(committed.values()) and all(
                 r["digest"] == _digest(committed[r["tenant"]]) and r["duplicates"] == 0 for r in results),
             "clients_missing_windows": sum(r["windows"] < len(committed[r["tenant"]]) for r in results),
@@ -369,8 +499,20 @@ def run(args: argparse.Namespace) -> dict:
             "commit_to_client_ms": _spread(commit_delays),
             "windows_seen_committing": sum(len(v) for v in visible.values()),
             "append_to_client_ms": _spread(delays),
-            # The server's own histogram: from the commit to the end of its send (bucket bounds: at most).
-            "server_push_delay_ms_at_most": pushed,
+            # The server's own histograms (bucket bounds: at most), from the result's append to the end of its
+            # send, and by stage: append to the server's consumer reading it, that read to the event loop taking
+            # it, and that read to the end of its send to each page.
+            "server_push_delay_ms_at_most": _server_delays(exposition),
+            "niceness": args.nice,
+            "stages_ms": {
+                "append_to_commit_seen_by_watcher": _spread(commit_waits),
+                "append_to_server_read_at_most": _server_delays(exposition, "receive"),
+                "server_read_to_event_loop_at_most": _server_delays(exposition, "handoff"),
+                "server_read_to_sent_at_most": _server_delays(exposition, "fanout"),
+                "append_to_client": _spread(delays),
+                "commit_to_client": _spread(commit_delays),
+            },
+            "machine": machine,
             "server_cpu_seconds": round(measured["cpu_seconds"], 1),
             "server_cpu_share_of_one_core": round(measured["cpu_seconds"] / measured["wall_seconds"], 2),
             "server_peak_rss_mib": round(_peak_rss_bytes(server.pid) / 2**20, 1),
@@ -401,6 +543,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="how long events are produced (--job)")
     parser.add_argument("--single-frames", action="store_true",
                         help="one frame a window, as the page asks (default: the resume asks for batch frames)")
+    parser.add_argument("--nice", type=int, default=0, help="run the server, the clients and the commit watcher "
+                        "at this niceness (negative: ahead of the job and the stack; needs root): how much of the "
+                        "delay is the wait for a core")
     parser.add_argument("--log", default="/tmp/bench-dashboard-serve.log")
     args = parser.parse_args(argv)
     print(json.dumps(run(args), indent=2))

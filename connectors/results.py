@@ -19,8 +19,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
-from cassandra import DriverException, InvalidRequest
+from cassandra import DriverException, InvalidRequest, OperationTimedOut, RequestExecutionException
 from cassandra.cluster import NoHostAvailable
+from cassandra.connection import ConnectionException
 from cassandra.query import UNSET_VALUE
 from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
@@ -187,48 +188,125 @@ class ResultFollower:
                 raise TimeoutError(f"{self.name} did not catch up with {self.topics} in {timeout:.0f} s")
 
 
+# What Cassandra answers while it is away, restarting or overloaded: the rows are written again after a wait.
+_UNAVAILABLE = (NoHostAvailable, OperationTimedOut, RequestExecutionException, ConnectionException,
+                CassandraUnavailableError)
+
+
 class ResultsWriter(ResultFollower):
-    """Copies committed result records of `topics` into `table`, at least once, idempotently."""
+    """Copies committed result records of `topics` into `table`, at least once, idempotently.
+
+    While Cassandra is unavailable (stopped, restarting, overloaded) the writer waits and writes the rows
+    again, on a new session, after 0.5 s, 1 s, 2 s, ... at most `retry_max_s` apart, until they are written
+    or it is stopped; the Kafka offsets of rows not written are never committed. It stays in its consumer
+    group while it waits only up to the consumer's max.poll.interval.ms (5 minutes): after a longer outage
+    its commit fails and it stops with that error.
+    """
 
     name = "results writer"
 
     def __init__(self, bootstrap: str, cassandra_port: int, table: ResultTable, topics: Sequence[str],
                  group: str, keyspace: str = DEFAULT_KEYSPACE, replication: int = 1,
-                 login: Login | None = None) -> None:
+                 login: Login | None = None, retry_max_s: float = 5.0, startup_wait_s: float = 180.0) -> None:
         """The table is made by the admin role; rows are written by the writer role, which may only modify
-        the rows of the results keyspaces."""
+        the rows of the results keyspaces. A writer started while Cassandra is unavailable waits for it as it
+        would later, but at most `startup_wait_s` (a restart of the local node takes up to ~80 s): then
+        CassandraUnavailableError."""
         super().__init__(bootstrap, topics, group, table.schema, login)
-        self.table = table
-        admin, session = connect(cassandra_port)
-        try:
-            ensure_result_table(session, table, keyspace, replication)
-        finally:
-            admin.shutdown()
-        self.cluster, self.session = connect(cassandra_port, role="writer")
-        columns = [name for name, _ in table.columns()]
-        self.insert = insert_statement(self.session, keyspace, table.name, columns)
-        self.row = cql_row(columns)
+        self.table, self.cassandra_port, self.keyspace = table, cassandra_port, keyspace
+        self.retry_max_s = retry_max_s
+        self.columns = [name for name, _ in table.columns()]
+        self.row = cql_row(self.columns)
+        self._start(replication, startup_wait_s)
         self.written = 0
-        self._in_flight: tuple[Upserts, list[TopicPartition]] | None = None
+        self.retries = 0  # batches written again after Cassandra was unavailable
+        self._in_flight: tuple[list[tuple], Upserts | BaseException, list[TopicPartition]] | None = None
+        self._unwritten = False  # rows given up at a stop: no later offset may be committed past them
+
+    def _start(self, replication: int, wait_s: float) -> None:
+        """Make the table (as the admin) and the writer's session, trying again while Cassandra is unavailable."""
+        delay, deadline = min(0.5, self.retry_max_s), time.monotonic() + wait_s
+        while True:
+            try:
+                admin, session = connect(self.cassandra_port)
+                try:
+                    ensure_result_table(session, self.table, self.keyspace, replication)
+                finally:
+                    admin.shutdown()
+                self._connect()
+                return
+            except _UNAVAILABLE as err:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("%s: Cassandra is unavailable at the start (%s); trying again in %g s", self.name,
+                            str(err).splitlines()[0][:200], delay)
+                time.sleep(delay)
+                delay = min(delay * 2, self.retry_max_s)
+
+    def _connect(self) -> None:
+        self.cluster, self.session = connect(self.cassandra_port, role="writer")
+        self.insert = insert_statement(self.session, self.keyspace, self.table.name, self.columns)
+
+    def _send(self, rows: list[tuple]) -> Upserts | BaseException:
+        """The rows on their way, or why they could not be sent (Cassandra unavailable: `_settle` retries)."""
+        try:
+            return upsert_async(self.session, self.insert, rows)
+        except _UNAVAILABLE as err:
+            return err
 
     def _handle(self, consumer: Consumer, messages: list) -> None:
         """Send these rows, then settle the previous batch's: Python decodes and binds one batch while
         Cassandra writes the one before. (Handled one after the other, Cassandra sat idle while a batch was
         decoded: 0.1 s of every 0.6 s in the tail of a bench run.)"""
         rows = [self.row(record) for _, record in self.records(messages, logical_types=False)]
-        sent = upsert_async(self.session, self.insert, rows)
+        sent = self._send(rows)
         self._settle(consumer)
-        self._in_flight = (sent, _next_offsets(messages))
+        self._in_flight = (rows, sent, _next_offsets(messages))
 
     def _settle(self, consumer: Consumer) -> None:
         """Wait for the rows in flight, then commit their offsets: a crash in between writes them again."""
         if self._in_flight is None:
             return
-        sent, offsets = self._in_flight
+        rows, sent, offsets = self._in_flight
         self._in_flight = None
-        self.written += sent.wait()
+        if self._unwritten or not self._written_out(rows, sent):
+            self._unwritten = True
+            log.warning("%s stopped before Cassandra took %d rows: their offsets (and any later) are not "
+                        "committed", self.name, len(rows))
+            return
+        self.written += len(rows)
         consumer.commit(offsets=offsets, asynchronous=False)
-        log.debug("wrote %d result rows (%d in all)", sent.count, self.written)
+        log.debug("wrote %d result rows (%d in all)", len(rows), self.written)
+
+    def _written_out(self, rows: list[tuple], sent: Upserts | BaseException) -> bool:
+        """Wait until `rows` are written, sending them again while Cassandra is unavailable; False if the
+        writer was stopped first."""
+        delay, failed_at = min(0.5, self.retry_max_s), None
+        while True:
+            try:
+                if isinstance(sent, BaseException):
+                    raise sent
+                sent.wait()
+                if failed_at is not None:
+                    log.warning("%s: Cassandra answers again; resumed after %.1f s, %d rows written", self.name,
+                                time.monotonic() - failed_at, len(rows))
+                return True
+            except _UNAVAILABLE as err:
+                if failed_at is None:
+                    failed_at = time.monotonic()
+                    log.warning("%s: Cassandra is unavailable (%s); waiting and writing %d rows again, at most "
+                                "%g s apart", self.name, str(err).splitlines()[0][:200], len(rows), self.retry_max_s)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self.retry_max_s)
+                self.retries += 1
+                self.cluster.shutdown()  # a new session asks the node at once; the old one's reconnection backs off
+                try:
+                    self._connect()
+                except CassandraUnavailableError as down:
+                    sent = down
+                    continue
+                sent = self._send(rows)
 
     def _close(self) -> None:
         self.cluster.shutdown()

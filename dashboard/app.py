@@ -81,8 +81,8 @@ class State:
         self.store = MetadataStore(settings.mongo_uri, settings.database)
         self.tokens = TokenStore(self.store.db)
         self.reader = Reader(settings.cassandra_port, settings.keyspace)
-        self.hub = Hub()
         self.metrics = Metrics()
+        self.hub = Hub(self.metrics)
         self.operations = Operations(settings.bootstrap, settings.flink_url)
         self.feed: Feed | None = None
         self.failures: dict[str, deque] = defaultdict(deque)  # client address -> failed login times
@@ -132,10 +132,16 @@ async def authenticate(state: State, connection: HTTPConnection) -> Principal | 
         if principal is not None:
             state.bearers[digest] = principal
         return principal
-    session_id = connection.cookies.get(COOKIE, "")
-    if not _SESSION_ID.fullmatch(session_id):
+    session_id = session_cookie(connection)
+    return None if session_id is None else await run_in_threadpool(state.tokens.session, session_id)
+
+
+def session_cookie(connection: HTTPConnection) -> str | None:
+    """The session id `authenticate` goes by: the cookie's, unless an Authorization header speaks instead."""
+    if connection.headers.get("authorization", "").partition(" ")[0]:
         return None
-    return await run_in_threadpool(state.tokens.session, session_id)
+    session_id = connection.cookies.get(COOKIE, "")
+    return session_id if _SESSION_ID.fullmatch(session_id) else None
 
 
 def _rest_words(err: QueryError) -> str:
@@ -423,7 +429,7 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings) -> Starlette:
-    from dashboard.stream import stream
+    from dashboard.stream import stream, watch_sessions
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -432,9 +438,11 @@ def create_app(settings: Settings) -> Starlette:
         state.feed = Feed(settings.bootstrap, login_, state.hub, asyncio.get_running_loop(), settings.tenant_pattern)
         state.feed.start()
         app.state.dashboard = state
+        sessions = asyncio.create_task(watch_sessions(state))
         try:
             yield
         finally:
+            sessions.cancel()
             await run_in_threadpool(state.feed.stop)
             state.reader.close()
             state.store.close()

@@ -26,6 +26,7 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
 from connectors.kafka import committed_consumer
 from connectors.kafka_access import DASHBOARD_GROUPS
+from dashboard.metrics import CommitTimes, Metrics
 from dashboard.operations import JOB_OF_TABLE, job_of_source
 from jobs.tables import RESULT_TABLES
 from pipeline.job import ResultTable
@@ -126,10 +127,15 @@ class Connection:
 
     QUEUE_LIMIT = 10_000
 
-    def __init__(self, tenant: str | None) -> None:
+    def __init__(self, tenant: str | None, token_id: str = "", session_id: str | None = None) -> None:
         self.tenant = tenant  # None: an operator's, every tenant
-        # (frame, the commit times of the live records in it: what the push delay is measured from)
-        self.queue: asyncio.Queue[tuple[str, tuple[int, ...]]] = asyncio.Queue()
+        # What it was opened with (a token, and the session of a cookie), rechecked for all connections at once;
+        # `ended` once either is no more.
+        self.token_id, self.session_id = token_id, session_id
+        self.ended = False
+        # (frame, the commit times of the live records in it: what the push delay is measured from, when the
+        # consumer read them: what the fan-out delay is measured from)
+        self.queue: asyncio.Queue[tuple[str, CommitTimes | None, float | None]] = asyncio.Queue()
         self.buffer: list[Event] | None = []
         self.overrun = asyncio.Event()
         self.batch = False  # live events of one read go out as one `batch` frame (the resume asks for it)
@@ -138,17 +144,11 @@ class Connection:
     def live(self) -> bool:
         return self.buffer is None
 
-    def offer(self, event: Event) -> None:
-        if self.buffer is not None:
-            self.buffer.append(event)
-        else:
-            self.send(event.frame, (event.committed_ms,))
-
-    def send(self, frame: str, committed: tuple[int, ...] = ()) -> None:
+    def send(self, frame: str, committed: CommitTimes | None = None, received: float | None = None) -> None:
         if self.queue.qsize() >= self.QUEUE_LIMIT:
             self.overrun.set()
             return
-        self.queue.put_nowait((frame, committed))
+        self.queue.put_nowait((frame, committed, received))
 
     def go_live(self, sent: set[tuple]) -> None:
         """Send the buffered events, less the windows whose key is in `sent` (sent as history), then
@@ -156,7 +156,7 @@ class Connection:
         buffered, self.buffer = self.buffer or [], None
         for event in buffered:
             if event.key is None or event.key not in sent:
-                self.send(event.frame, (event.committed_ms,))
+                self.send(event.frame, CommitTimes.of((event.committed_ms,)))
 
 
 @dataclass
@@ -173,10 +173,28 @@ class TenantFigures:
         return len(self.times.get(job, ())) / RATE_SPAN_S
 
 
+def _fan_out(connections: Iterable[Connection], events: list[Event], received: float | None) -> None:
+    """Queue `events` for each of `connections` (buffer them for one loading its history), each frame made
+    once for all of them."""
+    batch: tuple[str, CommitTimes] | None = None
+    singles: list[tuple[str, CommitTimes]] | None = None
+    for connection in connections:
+        if connection.buffer is not None:
+            connection.buffer.extend(events)
+        elif connection.batch:
+            batch = batch or (batch_frame(events), CommitTimes.of(e.committed_ms for e in events))
+            connection.send(*batch, received)
+        else:
+            singles = singles or [(e.frame, CommitTimes.of((e.committed_ms,))) for e in events]
+            for frame, committed in singles:
+                connection.send(frame, committed, received)
+
+
 class Hub:
     """Lives on the event loop: the connections by tenant, the recent window rows, the figures."""
 
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics
         self.connections: dict[str | None, set[Connection]] = defaultdict(set)
         self.recent: dict[tuple[str, str], dict[tuple, tuple[dict, int]]] = defaultdict(dict)
         self._arrivals: deque[tuple[int, tuple[str, str], tuple]] = deque()  # the recent rows, oldest first
@@ -192,22 +210,24 @@ class Hub:
     def count(self) -> int:
         return sum(len(c) for c in self.connections.values())
 
-    def publish(self, events: Iterable[Event]) -> None:
-        """Hand a read's events to their tenants' connections: one frame an event, or one `batch` frame
-        a connection that asked for it (a frame costs a page and the server the same whatever its size)."""
+    def publish(self, events: Sequence[Event], received: float | None = None) -> None:
+        """Hand a read's events (read by the consumer at `received`, epoch seconds) to their tenants'
+        connections and to operators: one frame an event, or one `batch` frame to a connection that asked for
+        it, encoded once for all of a tenant's (a frame costs a page and the server the same whatever its size)."""
         now = time.time()
-        batches: dict[Connection, list[Event]] = defaultdict(list)
+        by_tenant: dict[str, list[Event]] = defaultdict(list)
         for event in events:
             self._remember(event, now)
-            if event.replay:
-                continue
-            for connection in (*self.connections.get(event.tenant, ()), *self.connections.get(None, ())):
-                if connection.batch and connection.live:
-                    batches[connection].append(event)
-                else:
-                    connection.offer(event)
-        for connection, batch in batches.items():
-            connection.send(batch_frame(batch), tuple(e.committed_ms for e in batch))
+            if not event.replay:
+                by_tenant[event.tenant].append(event)
+        if self.metrics is not None and received is not None:
+            self.metrics.handoff_delay.observe(max(0.0, now - received))
+            for event in events:
+                self.metrics.receive_delay.observe(max(0.0, received - event.committed_ms / 1000))
+        for tenant, mine in by_tenant.items():
+            _fan_out(self.connections.get(tenant, ()), mine, received)
+        if by_tenant and self.connections.get(None):
+            _fan_out(self.connections[None], [e for e in events if not e.replay], received)
         self._forget(now)
 
     def _remember(self, event: Event, now: float) -> None:
@@ -313,7 +333,11 @@ class Feed:
                         if not ready:
                             ends.update(new)
                         discovered = time.monotonic()
-                    messages = consumer.consume(1000, timeout=0.1) if self.assigned else []
+                    # The first record as soon as it comes, then what has come with it: consume(n, timeout)
+                    # alone waits for n records or the timeout, which held every result up to 100 ms.
+                    first = consumer.poll(0.1) if self.assigned else None
+                    messages = [first, *consumer.consume(999, timeout=0)] if first is not None else []
+                    received = time.time()
                     events = []
                     for msg in messages:
                         if msg.error():
@@ -325,7 +349,7 @@ class Feed:
                             replay = committed_ms < started_ms and (msg.topic(), msg.partition()) in ends
                             events.append(dataclasses.replace(event, replay=True) if replay else event)
                     if events:
-                        self.loop.call_soon_threadsafe(self.hub.publish, events)
+                        self.loop.call_soon_threadsafe(self.hub.publish, events, received)
                     if not ready and not messages and self._caught_up(consumer, ends, started):
                         ready = True
                         self.loop.call_soon_threadsafe(self.hub.ready.set)

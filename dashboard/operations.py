@@ -1,7 +1,7 @@
 """The operations figures per job and tenant: consumer lag, results per second, dead letters by reason,
 late records, last checkpoint.
 
-Lag is what a job's consumer group (`tenantstream.<job>.<tenant+tenant...>`, jobs.pipeline) has not
+Lag is what a job's consumer group (`tenantstream.<job>.<tenant+tenant...>`, pipeline.plan) has not
 committed of its tenants' sensor topics; the checkpoint comes from Flink's REST API for jobs named
 `<job>[<tenant>,...]` (submit.cluster); results, dead letters and late records are what this server's
 feed read (feed.Hub). Asked of the broker and Flink at most every CACHE_S seconds.

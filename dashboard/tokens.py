@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -150,6 +150,17 @@ class TokenStore:
             return None
         principal = Principal(document["tenant"], document["operator"], document["token_id"], document["expires_at"])
         return principal if self.still_live(principal) else None
+
+    def live(self, session_ids: Collection[str], token_ids: Collection[str]) -> tuple[set[str], set[str]]:
+        """Which of `session_ids` are open and which of `token_ids` neither revoked nor expired: one query each,
+        whatever their number (the open WebSockets are rechecked with it)."""
+        keys = {session_key(s): s for s in session_ids}
+        now = _now()
+        sessions = {keys[d["_id"]] for d in self.db[SESSIONS].find({"_id": {"$in": list(keys)}}, {"expires_at": 1})
+                    if d["expires_at"] > now} if keys else set()
+        tokens = {d["_id"] for d in self.db[TOKENS].find({"_id": {"$in": list(token_ids)}}, {"salt": 0, "hash": 0})
+                  if self._live(d) is not None} if token_ids else set()
+        return sessions, tokens
 
     def close_session(self, session_id: str) -> None:
         self.db[SESSIONS].delete_one({"_id": session_key(session_id)})

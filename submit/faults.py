@@ -30,13 +30,23 @@ SCENARIO_HELP = {
     "taskmanager-loss": "kill -9 the TaskManager that runs the job, for good: the job must go on from its last "
                         "checkpoint on the other TaskManager's slots, with no one's help",
     "cassandra-stop": "stop Cassandra (SIGTERM) under the results writer, start it again 30 s later (a node "
-                      "restart takes ~50 s more here); the writer is started again while it fails",
+                      "restart takes ~50 s more here); the writer waits and writes again by itself",
     "broker-pause": "SIGSTOP the Kafka node that leads the results partition for 20 s (a long GC pause), "
                     "then SIGCONT",
     "broker-cutoff": "cut the Kafka node that leads the results partition off the network for 30 s (its veth "
                      "down on the host), then join it again",
     "quorum-leader-cutoff": "cut the KRaft controller quorum's leader (the active controller, from "
                             "describeMetadataQuorum) off the network for 30 s, then join it again",
+    "writer-kill": "kill -9 the results writer (`tenantstream writer`, a process of its own) within "
+                   "milliseconds of a newly committed result, while its rows are in flight; start it again "
+                   "10 s later",
+    "checkpoint-disk-full": "the checkpoint folder on a 32 MiB ext4 loop mount made by the run (in the host's "
+                            "and every Flink node's mount namespace), filled up mid-stream for 20 s, then freed: "
+                            "the job's checkpoints fail and it restarts, then it recovers; the mount is undone "
+                            "at the end",
+    "poison-burst": "a poison record (every field of the alarm event hostile at once) and a burst of 100,000 bad "
+                    "records of six kinds into the source topic mid-stream: every one must be a dead letter, "
+                    "the job must keep reading",
 }
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from connectors.cassandra import CassandraUnavailableError
 from dashboard.app import decode_page, encode_page, failed
 from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode, reason_kind
+from dashboard.metrics import CommitTimes, PushDelays
 from dashboard.stream import FrameError, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
 from jobs.tables import RESULT_TABLES
@@ -181,10 +182,10 @@ def test_a_batching_connection_gets_a_reads_events_in_one_frame_the_others_one_e
                 [batched.queue.get_nowait() for _ in range(batched.queue.qsize())])
 
     single, batched = asyncio.run(run())
-    assert [json.loads(frame)["row"]["window_start"] for frame, _ in single] == [T0, T0 + 1, T0 + 2]
-    ((frame, committed),) = batched
+    assert [json.loads(frame)["row"]["window_start"] for frame, _, _ in single] == [T0, T0 + 1, T0 + 2]
+    ((frame, committed, _),) = batched
     assert [f["row"]["window_start"] for f in json.loads(frame)["frames"]] == [T0, T0 + 1, T0 + 2]
-    assert committed == (100, 101, 102)
+    assert committed.times == (0.1, 0.101, 0.102)
 
 
 def test_a_server_that_did_not_answer_is_503_and_a_bug_500_in_one_line_without_details():
@@ -194,3 +195,13 @@ def test_a_server_that_did_not_answer_is_503_and_a_bug_500_in_one_line_without_d
     assert (unavailable.status_code, bug.status_code) == (503, 500)
     for response in (unavailable, bug):
         assert b"secret" not in response.body and len(json.loads(response.body)["error"].splitlines()) == 1
+
+
+def test_push_delays_count_each_result_of_a_frame_in_the_buckets_its_delay_is_within():
+    delays = PushDelays("x_seconds", "x", (0.1, 1, 10))
+    delays.observe(100.0, CommitTimes.of([99_500, 95_000, 99_950]))  # 0.5, 5 and 0.05 s before
+    delays.observe(100.0, CommitTimes.of([70_000]))  # 30 s
+    (metric,) = delays.collect()
+    samples = {(s.name, s.labels.get("le")): s.value for s in metric.samples}
+    assert [samples[("x_seconds_bucket", le)] for le in ("0.1", "1.0", "10.0", "+Inf")] == [1, 2, 3, 4]
+    assert samples[("x_seconds_count", None)] == 4 and samples[("x_seconds_sum", None)] == pytest.approx(35.55)
