@@ -142,6 +142,11 @@ class ResultFollower:
     def stop(self) -> None:
         self._stop.set()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended `run` with an error (None while it runs, or after it stopped as asked)."""
+        return self._failure
+
     def run(self, batch: int = 5000, idle_s: float = 0.1) -> None:
         """Consume until stop().
 
