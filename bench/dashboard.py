@@ -113,6 +113,7 @@ class MachineCpu:
         self._labels: dict[int, str] = {}
         # a bench process's thread -> (waited, times run) at start and last seen
         self._waited: dict[tuple[int, int], list[tuple[float, int]]] = {}
+        self._worst_second: dict[str, float] = {}  # a role -> the most a main thread of it waited in one sample
         self.load: list[float] = []
         self._idle0, self._t0 = _idle(), time.monotonic()
         self._stop = threading.Event()
@@ -134,7 +135,11 @@ class MachineCpu:
                 self._labels[pid] = _label(pid)
             if self._labels[pid].startswith("bench:"):
                 for tid, waited in _run_queue_waits(pid).items():  # a thread that starts later waited 0 before
-                    self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])[1] = waited
+                    seen = self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])
+                    if tid == pid:  # the main thread's wait in the last second: a wait at a burst shows here
+                        worst = self._worst_second.get(self._labels[pid], 0.0)
+                        self._worst_second[self._labels[pid]] = max(worst, waited[0] - seen[1][0])
+                    seen[1] = waited
         self.load.append(os.getloadavg()[0])
 
     def _loop(self) -> None:
@@ -158,7 +163,8 @@ class MachineCpu:
                 main_waited[self._labels[pid]] += wait1 - wait0
                 main_runs[self._labels[pid]] += runs1 - runs0
         waits = {name: {"all_threads_s": round(waited[name], 1), "main_thread_s": round(main_waited[name], 1),
-                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2)}
+                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2),
+                        "main_thread_most_in_one_second_s": round(self._worst_second.get(name, 0.0), 2)}
                  for name in sorted(waited)}
         return {"wall_seconds": round(wall, 1), "idle_core_seconds": round(_idle() - self._idle0, 1),
                 "load_average_1m": {"min": min(self.load), "max": max(self.load), "end": self.load[-1]},
