@@ -9,13 +9,14 @@ them: every `period` seconds one Kafka transaction (a checkpoint) with one windo
 (`keys` a tenant: 80 are 20 stations x 4 datapoints, 800 windows a window length over 10 tenants). Clients
 log in once per tenant (one session shared by the tenant's clients: the bench measures the push, not
 scrypt), resume live-only (batch frames unless --single-frames) in `workers` processes, and record each
-window's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
+frame's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
 topic (read back from Kafka), each received once, and nothing of another tenant; p50/p99/max of the delay
 from a result's commit to its arrival at the client, the commit being the moment a read_committed watcher in
 a process of its own, polling every 5 ms, first saw the result (so the figure is short by about that poll);
 the same from the result record's Kafka timestamp (its append, before its transaction commits), and the
-server's own histogram of that; the server's CPU seconds and peak resident
-memory; the machine's load, which every figure here shares.
+server's own histograms of that, whole and by stage (`stages_ms`); the server's CPU seconds and peak resident
+memory; every process's CPU seconds over the run, how long the bench's own processes waited for a core, and
+the machine's load, which every figure here shares (`machine`).
 """
 
 from __future__ import annotations
