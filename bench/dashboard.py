@@ -9,13 +9,14 @@ them: every `period` seconds one Kafka transaction (a checkpoint) with one windo
 (`keys` a tenant: 80 are 20 stations x 4 datapoints, 800 windows a window length over 10 tenants). Clients
 log in once per tenant (one session shared by the tenant's clients: the bench measures the push, not
 scrypt), resume live-only (batch frames unless --single-frames) in `workers` processes, and record each
-window's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
+frame's arrival. Reports: whether every client holds exactly the windows committed on its tenant's results
 topic (read back from Kafka), each received once, and nothing of another tenant; p50/p99/max of the delay
 from a result's commit to its arrival at the client, the commit being the moment a read_committed watcher in
 a process of its own, polling every 5 ms, first saw the result (so the figure is short by about that poll);
 the same from the result record's Kafka timestamp (its append, before its transaction commits), and the
-server's own histogram of that; the server's CPU seconds and peak resident
-memory; the machine's load, which every figure here shares.
+server's own histograms of that, whole and by stage (`stages_ms`); the server's CPU seconds and peak resident
+memory; every process's CPU seconds over the run, how long the bench's own processes waited for a core, and
+the machine's load, which every figure here shares (`machine`).
 """
 
 from __future__ import annotations
@@ -113,6 +114,7 @@ class MachineCpu:
         self._labels: dict[int, str] = {}
         # a bench process's thread -> (waited, times run) at start and last seen
         self._waited: dict[tuple[int, int], list[tuple[float, int]]] = {}
+        self._worst_second: dict[str, float] = {}  # a role -> the most a main thread of it waited in one sample
         self.load: list[float] = []
         self._idle0, self._t0 = _idle(), time.monotonic()
         self._stop = threading.Event()
@@ -134,7 +136,11 @@ class MachineCpu:
                 self._labels[pid] = _label(pid)
             if self._labels[pid].startswith("bench:"):
                 for tid, waited in _run_queue_waits(pid).items():  # a thread that starts later waited 0 before
-                    self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])[1] = waited
+                    seen = self._waited.setdefault((pid, tid), [waited if first else (0.0, 0), waited])
+                    if tid == pid:  # the main thread's wait in the last second: a wait at a burst shows here
+                        worst = self._worst_second.get(self._labels[pid], 0.0)
+                        self._worst_second[self._labels[pid]] = max(worst, waited[0] - seen[1][0])
+                    seen[1] = waited
         self.load.append(os.getloadavg()[0])
 
     def _loop(self) -> None:
@@ -158,7 +164,8 @@ class MachineCpu:
                 main_waited[self._labels[pid]] += wait1 - wait0
                 main_runs[self._labels[pid]] += runs1 - runs0
         waits = {name: {"all_threads_s": round(waited[name], 1), "main_thread_s": round(main_waited[name], 1),
-                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2)}
+                        "main_thread_mean_wait_ms": round(1000 * main_waited[name] / max(1, main_runs[name]), 2),
+                        "main_thread_most_in_one_second_s": round(self._worst_second.get(name, 0.0), 2)}
                  for name in sorted(waited)}
         return {"wall_seconds": round(wall, 1), "idle_core_seconds": round(_idle() - self._idle0, 1),
                 "load_average_1m": {"min": min(self.load), "max": max(self.load), "end": self.load[-1]},

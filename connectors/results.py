@@ -23,7 +23,7 @@ from cassandra import DriverException, InvalidRequest, OperationTimedOut, Reques
 from cassandra.cluster import NoHostAvailable
 from cassandra.connection import ConnectionException
 from cassandra.query import UNSET_VALUE
-from confluent_kafka import Consumer, IsolationLevel, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from connectors.cassandra import (
@@ -110,6 +110,11 @@ class ResultFollower:
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def failure(self) -> BaseException | None:
+        """What ended `run` with an error (None while it runs, or after it stopped as asked)."""
+        return self._failure
 
     def run(self, batch: int = 5000, idle_s: float = 0.1) -> None:
         """Consume until stop().
@@ -275,7 +280,15 @@ class ResultsWriter(ResultFollower):
                         "committed", self.name, len(rows))
             return
         self.written += len(rows)
-        consumer.commit(offsets=offsets, asynchronous=False)
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as err:
+            if not _passing(err.args[0]):
+                raise
+            log.warning("%s: the commit of %d rows' offsets was refused (%s); they are written again from the "
+                        "last committed offset after the group settles, or covered by the next commit", self.name,
+                        len(rows), err.args[0].str())
+            return
         log.debug("wrote %d result rows (%d in all)", len(rows), self.written)
 
     def _written_out(self, rows: list[tuple], sent: Upserts | BaseException) -> bool:
@@ -310,6 +323,21 @@ class ResultsWriter(ResultFollower):
 
     def _close(self) -> None:
         self.cluster.shutdown()
+
+
+# A commit refused because the group rebalanced (a member or its coordinator was away, as when a broker is cut
+# off) or its coordinator moved or did not answer: the rows are in Cassandra, an upsert written again changes
+# nothing.
+_PASSING = {KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS,
+            KafkaError._ASSIGNMENT_LOST, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR,
+            KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.REQUEST_TIMED_OUT, KafkaError._TIMED_OUT,
+            KafkaError._TRANSPORT, KafkaError._WAIT_COORD}
+
+
+def _passing(error: KafkaError) -> bool:
+    """Whether a refused offset commit is one to let pass: retriable, or refused by a rebalance or a coordinator
+    away."""
+    return error.retriable() or error.code() in _PASSING
 
 
 def _lag(consumer: Consumer, admin: AdminClient) -> int:

@@ -220,9 +220,9 @@ class Hub:
             self._remember(event, now)
             if not event.replay:
                 by_tenant[event.tenant].append(event)
-        if self.metrics is not None and received is not None:
+        if self.metrics is not None and received is not None and by_tenant:  # not the look-back's replays
             self.metrics.handoff_delay.observe(max(0.0, now - received))
-            for event in events:
+            for event in (e for mine in by_tenant.values() for e in mine):
                 self.metrics.receive_delay.observe(max(0.0, received - event.committed_ms / 1000))
         for tenant, mine in by_tenant.items():
             _fan_out(self.connections.get(tenant, ()), mine, received)

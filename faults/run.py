@@ -317,9 +317,9 @@ def _run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, say: C
     job_id = submit_job(job, settings, rest, parallelism=1, partitions=1)
     say(f"tenant {tenant}: job {job_id} running; streaming {len(records):,} records at {spec.rate:g}/s")
     cfg.log_dir.mkdir(parents=True, exist_ok=True)
-    writer = WriterProcess(tenant, keyspace, cfg.log_dir / f"faults-writer-{tenant}.log")
     target, watch, notes = "", None, []
     committed = _CommittedCount(cfg, topics.results)
+    writer = WriterProcess(tenant, keyspace, cfg.log_dir / f"faults-writer-{tenant}.log")
     ctx = RunContext(cfg, job, tenant, job_id, rest, writer, committed, notes)
     try:
         sent: dict = {}
@@ -469,10 +469,9 @@ def kill_writer(ctx: RunContext, name: str) -> None:
     next writer)."""
     at_kill = ctx.committed.count
     ctx.writer.kill()
-    topic = ctx.job.topics(ctx.tenant).results
+    topic, position = ctx.job.topics(ctx.tenant).results, _writer_offset(ctx.cfg, ctx.job, ctx.tenant)
     done = sum(1 for m in read_all(ctx.cfg.kafka.bootstrap, [topic], f"faults-check-{uuid.uuid4().hex}",
-                                   idle_seconds=1.0, timeout=60) if m.offset() < _writer_offset(ctx.cfg, ctx.job,
-                                                                                                ctx.tenant))
+                                   idle_seconds=1.0, timeout=60) if m.offset() < position)
     ctx.notes.append(f"writer killed with {at_kill} results committed by the job, {done} of them committed by the "
                      f"writer: {at_kill - done} in flight, written again by the next")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from collections.abc import Sequence
@@ -153,7 +154,7 @@ def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: st
     missing = [t for f in followers for t in f.topics if t not in known]
     if missing:
         raise CommandError(f"no topic {', '.join(missing)} yet: submit the job for these tenants first", code=1)
-    threads = [threading.Thread(target=f.run, name=f.name, daemon=True) for f in followers]
+    threads = [threading.Thread(target=_run_quietly, args=(f,), name=f.name, daemon=True) for f in followers]
     for thread in threads:
         thread.start()
     try:
@@ -169,6 +170,15 @@ def _follow(followers: Sequence[ResultFollower], until_caught_up: bool, what: st
         for follower, thread in zip(followers, threads, strict=True):
             follower.stop()
             thread.join(timeout=30)
+    if failed := next((f for f in followers if f.failure is not None), None):
+        raise CommandError(f"{failed.name} failed: {str(failed.failure).splitlines()[0][:300]}", code=1)
+
+
+def _run_quietly(follower: ResultFollower) -> None:
+    """`follower.run()`; its failure, kept in `follower.failure`, is said by `_follow` in one line (an exception
+    left to the thread printed a traceback, and the command then exited 0)."""
+    with contextlib.suppress(Exception):
+        follower.run()
 
 
 def _writer(args: argparse.Namespace) -> int:

@@ -329,6 +329,32 @@ def test_a_live_websocket_closes_when_its_token_is_revoked_even_while_it_pings(w
     assert code == 1008 and after_s <= RECHECK_S + 5
 
 
+def test_a_quiet_websocket_closes_when_its_session_logs_out_though_its_token_lives(world):
+    base = world["served"].base
+    cookie = login(base, world["tokens"]["a"])
+
+    async def run() -> tuple[int, float]:
+        ws = await open_stream(base, cookie)
+        await ws.send(json.dumps({"type": "resume", "after": {}, "history": False}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 30))["type"] != "synced":
+            pass
+        assert request(base, "POST", "/api/v1/logout", cookie=cookie)[0] == 204
+        ended = time.monotonic()
+        deadline = ended + 2 * RECHECK_S + 5  # the sessions' recheck, then the connection's look at its answer
+        try:
+            while time.monotonic() < deadline:
+                await asyncio.wait_for(ws.recv(), deadline - time.monotonic())
+        except ConnectionClosed as closed:
+            return closed.rcvd.code, time.monotonic() - ended
+        except TimeoutError:
+            pass
+        return 0, time.monotonic() - ended
+
+    code, after_s = asyncio.run(run())
+    assert code == 1008 and after_s <= 2 * RECHECK_S + 1
+    assert request(base, "GET", "/api/v1/me", token=world["tokens"]["a"])[0] == 200  # the token was not revoked
+
+
 def test_metrics_name_tenants_only_to_an_operator(world):
     for who in (None, "a"):
         status, body = get(world, "/metrics", who=who)

@@ -30,13 +30,15 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from connectors.cassandra import connect
-from connectors.kafka import ensure_topics
+from connectors.kafka import ensure_topics, producer
 from jobs.alarm_rate import alarm_rate_job
 from jobs.flow_aggregates import FLOW_TABLE, flow_aggregates_job
 from jobs.sensor_health import SENSOR_HEALTH_TABLES, sensor_health_job
+from operators.alerts import ALARM_RATE_ALERT, alert_for
 from operators.flow import metadata_from_assets
 from operators.windows import tumbling
 from pipeline.job import RunSettings
+from schemas import codec
 from stack.browser import LAUNCH_ARGS, chromium
 from stack.frontend import dashboard_assets
 from submit.local import pending_records, run_job
@@ -364,6 +366,51 @@ def test_live_windows_reach_only_their_tenant_and_survive_a_killed_server(stack,
     tabs[a].show("operations", "document.querySelectorAll('#ops-table tbody tr').length > 0", "operations.png")
     for tab in tabs.values():
         tab.close()
+
+
+def test_an_operators_page_highlights_alerts_and_resumes_each_tenant_from_its_own_newest_window(
+        stack, unique, store, server, browser):
+    a, b = f"oa{unique}", f"ob{unique}"
+    for tenant in (a, b):
+        tenant_with_token(stack.kafka.bootstrap, store.db.name, tenant, alarm_rate_job([tenant]))
+    operator = TOKEN.search(cli("tenant", "token", "create", a, "--operator", "--database", store.db.name))[1]
+    results = producer(stack.kafka.bootstrap)
+
+    def commit(tenant: str, start_min: int, rate: float = 0.1) -> dict:
+        """A result window of the tenant's station S1 as the job commits it, and its alert if the rate is high."""
+        start = 1767240000000 + start_min * 60_000
+        row = {"tenant": tenant, "station_id": "S1", "datapoint_id": "D1", "window_start": start,
+               "window_end": start + 60_000, "fires": int(rate * 10), "events": 10, "rate": rate}
+        results.produce(f"{tenant}.results.alarm_rate", codec.encode("alarm_rate_result.v1", row))
+        alert = alert_for(ALARM_RATE_ALERT, row, {"alarm_rate_threshold": 0.5})
+        if alert is not None:
+            results.produce(f"{tenant}.alerts", codec.encode("alert.v1", alert))
+        assert results.flush(30) == 0
+        return row
+
+    tab = Tab(browser, server.url)
+    tab.login(operator)
+    tab.wait("window.dashboard.state() === 'live'")
+    # A's newest window is 10 minutes after B's, and alerted
+    expected = [commit(a, 10, rate=0.9), commit(b, 0)]
+    tab.page.evaluate("p => { location.hash = p }", "alarm")
+    tab.wait("document.querySelectorAll('#alarm-table tbody tr').length === 2 && "
+             "document.querySelectorAll('#alert-list li').length === 1")
+    drawn = tab.page.eval_on_selector_all("#alarm-table tbody tr", "trs => trs.map(tr => [tr.cells[0].textContent, "
+                                          "tr.classList.contains('alert'), tr.cells[6].classList.contains('hot')])")
+    assert sorted(drawn) == [[a, True, True], [b, False, False]]
+    assert f"{a} alarm_rate S1/D1" in tab.page.text_content("#alert-list li")
+
+    # While the page is away, B commits a window between its newest and A's: a resume after the greatest time
+    # held (A's) would skip it.
+    server.kill()
+    tab.wait("window.dashboard.state() !== 'live'", timeout_s=10)
+    expected += [commit(b, 5), commit(a, 11)]
+    server.start()
+    tab.wait("window.dashboard.state() === 'live'", timeout_s=60)
+    eventually(lambda: by_window(tab.rows("alarm_rate")) == by_window(expected), 30, tab,
+               lambda: difference(tab.rows("alarm_rate"), expected))
+    tab.close()
 
 
 def test_a_wrong_or_revoked_token_shows_an_error_and_no_data(stack, unique, store, server, browser):

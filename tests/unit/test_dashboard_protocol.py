@@ -4,6 +4,7 @@ token words, and the range query's keyset page. No server is involved."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from connectors.cassandra import CassandraUnavailableError
 from dashboard.app import decode_page, encode_page, failed
 from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode, reason_kind
-from dashboard.metrics import CommitTimes, PushDelays
+from dashboard.metrics import CommitTimes, Metrics, PushDelays
 from dashboard.stream import FrameError, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
 from jobs.tables import RESULT_TABLES
@@ -205,3 +206,20 @@ def test_push_delays_count_each_result_of_a_frame_in_the_buckets_its_delay_is_wi
     samples = {(s.name, s.labels.get("le")): s.value for s in metric.samples}
     assert [samples[("x_seconds_bucket", le)] for le in ("0.1", "1.0", "10.0", "+Inf")] == [1, 2, 3, 4]
     assert samples[("x_seconds_count", None)] == 4 and samples[("x_seconds_sum", None)] == pytest.approx(35.55)
+
+
+def test_the_hub_times_a_reads_live_results_and_not_the_look_backs_replays():
+    async def run() -> Metrics:
+        metrics = Metrics()
+        hub = Hub(metrics)
+        live = decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", T0)), 10_000)
+        replayed = decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", T0 + 1)),
+                          1_000)
+        hub.publish([dataclasses.replace(replayed, replay=True), live], received=12.5)
+        return metrics
+
+    metrics = asyncio.run(run())
+    value = metrics.public.get_sample_value
+    assert value("tenantstream_dashboard_receive_delay_seconds_count") == 1
+    assert value("tenantstream_dashboard_receive_delay_seconds_sum") == pytest.approx(2.5)  # read 2.5 s after
+    assert value("tenantstream_dashboard_handoff_delay_seconds_count") == 1

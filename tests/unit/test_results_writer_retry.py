@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from cassandra import OperationTimedOut, Unauthorized
 from cassandra.cluster import NoHostAvailable
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from connectors import results
 from connectors.cassandra import CassandraUnavailableError
@@ -94,10 +94,13 @@ class FakeMessage:
 
 
 class FakeConsumer:
-    def __init__(self) -> None:
+    def __init__(self, refusals: list[KafkaError] = ()) -> None:
         self.commits: list[list[tuple[str, int, int]]] = []
+        self.refusals = list(refusals)  # what the next commits are refused with
 
     def commit(self, offsets: list[TopicPartition], asynchronous: bool) -> None:
+        if self.refusals:
+            raise KafkaException(self.refusals.pop(0))
         self.commits.append([(tp.topic, tp.partition, tp.offset) for tp in offsets])
 
 
@@ -158,6 +161,26 @@ def test_a_writer_gives_up_starting_after_its_startup_wait(monkeypatch):
     node.refusals = 10**6
     with pytest.raises(CassandraUnavailableError, match="connection refused"):
         _writer(node, monkeypatch, startup_wait_s=0.2)
+
+
+def test_a_commit_refused_by_a_rebalance_is_let_pass_and_the_next_commit_covers_the_rows(monkeypatch, caplog):
+    node = FakeCassandra()
+    writer = _writer(node, monkeypatch)
+    consumer = FakeConsumer([KafkaError(KafkaError.ILLEGAL_GENERATION), KafkaError(KafkaError.REQUEST_TIMED_OUT)])
+    with caplog.at_level(logging.WARNING, logger=results.__name__):
+        for first in (0, 2, 4):
+            writer._handle(consumer, _batch(first, 2))
+        writer._settle(consumer)
+    assert (writer.written, consumer.commits) == (6, [[(TOPIC, 0, 6)]])
+    assert sum("commit of 2 rows' offsets was refused" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_a_commit_refused_for_good_fails_the_writer(monkeypatch):
+    writer = _writer(FakeCassandra(), monkeypatch)
+    consumer = FakeConsumer([KafkaError(KafkaError.GROUP_AUTHORIZATION_FAILED)])
+    writer._handle(consumer, _batch(0, 1))
+    with pytest.raises(KafkaException):
+        writer._settle(consumer)
 
 
 def test_a_refusal_that_waiting_cannot_mend_fails_the_writer_at_once(monkeypatch):

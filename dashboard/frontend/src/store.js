@@ -1,6 +1,6 @@
 // The rows the page holds, one per window: a map per table keyed by the window's identity
 // (PROTOCOL.md "Client dedup key"), so history overlapping live after a reconnect replaces a row
-// instead of doubling it, and the newest time per table is what a reconnect resumes after.
+// instead of doubling it, and the newest time per table and tenant is what a reconnect resumes after.
 
 const FEED_SIZE = 50;
 
@@ -52,14 +52,24 @@ export class Store {
     return [...(this.rows.get(table) || new Map()).values()];
   }
 
-  /** The greatest time column value held per table: the `after` of a resume. */
+  /**
+   * The `after` of a resume: per table, the oldest of the newest times each tenant holds, so that no
+   * tenant misses what was committed while the page was away (an operator's page holds several tenants,
+   * whose newest windows differ: the greatest of all skipped the others' windows between theirs and it).
+   * A table that a tenant the page knows holds nothing of is left out: its whole history comes again and
+   * the dedup by key keeps each window once.
+   */
   newest() {
+    const tenants = new Set();
+    for (const held of this.rows.values()) for (const row of held.values()) tenants.add(row.tenant);
     const after = {};
     for (const [table, held] of this.rows) {
       const time = this.tables.get(table)?.time || "window_start";
-      let max = null;
-      for (const row of held.values()) if (max === null || row[time] > max) max = row[time];
-      if (max !== null) after[table] = max;
+      const newest = new Map(); // tenant -> its greatest time in this table
+      for (const row of held.values()) {
+        if (!(newest.get(row.tenant) >= row[time])) newest.set(row.tenant, row[time]);
+      }
+      if (newest.size > 0 && newest.size === tenants.size) after[table] = Math.min(...newest.values());
     }
     return after;
   }
