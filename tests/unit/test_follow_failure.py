@@ -24,5 +24,5 @@ def test_a_follower_that_fails_ends_the_command_with_its_error_in_one_line(monke
         list_topics=lambda timeout: SimpleNamespace(topics={"acme.results.alarm_rate": None})))
     with pytest.raises(CommandError, match=r"^results follower failed: Commit failed: .* not valid$") as raised:
         cluster_commands._follow([follower], until_caught_up=False, what="following")
-    assert raised.value.code == 1
+    assert raised.value.exit_code == 1
     assert "Traceback" not in capsys.readouterr().err
