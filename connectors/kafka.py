@@ -10,7 +10,15 @@ import time
 from collections.abc import Callable, Iterable
 
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource, NewTopic, ResourceType
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+    TopicMetadata,
+)
 
 from connectors import credentials
 from pipeline.sql import Login
@@ -45,9 +53,9 @@ def topic_config(topic: str) -> dict[str, str]:
 
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
     """Create the topics that do not exist yet (replicated as the brokers' `default.replication.factor` says: 1 on
-    the single-node stack, 3 on the multi-node one), and return
-    once the broker lists them with their partitions. (A broker that has just started can take seconds to
-    load its partitions after it created a topic: until then a reader would not see the new one.) Sensor
+    the single-node stack, 3 on the multi-node one), and return once the broker lists them with their partitions,
+    each with a leader. (A broker that has just started can take seconds to load its partitions after it created
+    a topic: until then a reader would not see the new one.) Sensor
     topics, new or not (the broker creates a topic a producer names), get broker-set append times, and results
     topics no time limit (topic_config)."""
     admin = admin_client(bootstrap)
@@ -64,12 +72,18 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
     deadline = time.monotonic() + timeout
     while wanted:
         listed = admin.list_topics(timeout=10).topics
-        wanted = [t for t in wanted if t.topic not in listed or not listed[t.topic].partitions
-                  or listed[t.topic].error is not None]
+        wanted = [t for t in wanted if not _led(listed.get(t.topic))]
         if wanted and time.monotonic() > deadline:
-            raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but are not listed "
-                               f"by the broker at {bootstrap} after {timeout:g} s")
+            raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but the broker at "
+                               f"{bootstrap} does not list them with a leader for each partition after {timeout:g} s")
         time.sleep(0.2 if wanted else 0)
+
+
+def _led(topic: TopicMetadata | None) -> bool:
+    """Whether a listed topic has its partitions, each with a leader (a produce or offset look-up to a partition
+    still without one is refused: NOT_LEADER_OR_FOLLOWER, seen by a bench run on a topic just created)."""
+    return (topic is not None and topic.error is None and bool(topic.partitions)
+            and all(p.leader >= 0 and p.error is None for p in topic.partitions.values()))
 
 
 def _configure(admin: AdminClient, topics: list[str]) -> None:
