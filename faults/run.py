@@ -105,6 +105,7 @@ class RunReport:
     run: int
     fault: str  # what was done to which node
     injected_at_s: float  # seconds after the stream started
+    checkpoints_before: int | None  # the job's checkpoints completed when the fault struck (None: not known)
     recovered_s: float | None  # seconds from the strike until the watched output moved again (None: never)
     records_in: int
     results_committed: int
@@ -221,6 +222,14 @@ def _ms(value) -> int:
     return int(value.replace(tzinfo=UTC).timestamp() * 1000)
 
 
+def _completed_checkpoints(cfg: StackConfig, job_id: str) -> int | None:
+    """How many checkpoints the job has completed: 0 means a fault struck now meets a job with nothing to restore
+    (the run at moment 0)."""
+    with contextlib.suppress(NotReadyError):
+        return int(flink_rest(cfg, f"/jobs/{job_id}/checkpoints", timeout=10)["counts"]["completed"])
+    return None
+
+
 def _failovers(cfg: StackConfig, job_id: str, notes: list[str]) -> int:
     """The job's restarts (its exception history's entries); what failed it is noted, each cause once."""
     with contextlib.suppress(NotReadyError):
@@ -329,6 +338,7 @@ def _run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, say: C
         feeder.start()
         time.sleep(max(0.0, spec.at * len(records) / spec.rate - (time.monotonic() - fed_at)))
         target = scenario.target(ctx)
+        checkpoints_before = _completed_checkpoints(cfg, job_id)
         struck_at = time.monotonic()
         scenario.strike(ctx, target)
         say(f"struck {target} ({scenario.strike.__name__})")
@@ -362,7 +372,7 @@ def _run(cfg: StackConfig, scenario: Scenario, spec: RunSpec, index: int, say: C
         if waits := writer.said("Cassandra is unavailable"):
             notes.append(f"the writer waited for Cassandra {waits} times and resumed "
                          f"{writer.said('Cassandra answers again')} times (its log: {writer.log_file})")
-        return RunReport(scenario.name, index + 1, fault, round(struck_at - fed_at, 1),
+        return RunReport(scenario.name, index + 1, fault, round(struck_at - fed_at, 1), checkpoints_before,
                          None if watch is None or watch.recovered_s is None else round(watch.recovered_s, 1),
                          len(appended), len(results), verdict.equal, verdict.lost, verdict.doubled, failovers,
                          writer.restarts, round(time.monotonic() - started, 1), notes + list(verdict.notes))

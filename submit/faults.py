@@ -15,7 +15,7 @@ from pathlib import Path
 from faults.run import SCENARIOS, RunReport, RunSpec, run
 from stack import control
 from stack.config import use_profile
-from submit.arguments import CommandError, Count
+from submit.arguments import SHARE, CommandError, Count
 
 RESULTS_DIR = Path(__file__).parents[1] / "faults" / "results"
 # Where in the stream the fault strikes, run after run: mid-stream, early (around the first checkpoints and
@@ -52,16 +52,18 @@ SCENARIO_HELP = {
 
 def _row(r: RunReport) -> str:
     recovered = "-" if r.recovered_s is None else f"{r.recovered_s:g}"
-    return (f"| {r.scenario} #{r.run} | {r.fault} | {r.injected_at_s:g} | {recovered} | {r.records_in:,} | "
+    checkpoints = "-" if r.checkpoints_before is None else f"{r.checkpoints_before}"
+    return (f"| {r.scenario} #{r.run} | {r.fault} | {r.injected_at_s:g} | {checkpoints} | {recovered} | "
+            f"{r.records_in:,} | "
             f"{r.results_committed:,} | {'yes' if r.equal else 'no'} | {r.lost} | {r.doubled} | "
             f"{r.job_failovers} | {r.writer_restarts} |")
 
 
 def format_table(reports: list[RunReport]) -> str:
     """The runs as a Markdown table (what the README shows)."""
-    head = ("| run | fault | injected at s | results again after s | records in | results committed | "
-            "equal to oracle | lost | doubled | job failovers | writer restarts |")
-    return "\n".join([head, "|" + "---|" * 11, *(_row(r) for r in reports)])
+    head = ("| run | fault | injected at s | checkpoints before | results again after s | records in | "
+            "results committed | equal to oracle | lost | doubled | job failovers | writer restarts |")
+    return "\n".join([head, "|" + "---|" * 12, *(_row(r) for r in reports)])
 
 
 def _faults(args: argparse.Namespace) -> int:
@@ -78,7 +80,8 @@ def _faults(args: argparse.Namespace) -> int:
     reports: list[RunReport] = []
     for name in names:
         for i in range(args.runs):
-            spec = dataclasses.replace(base, at=MOMENTS[i % len(MOMENTS)], keep=args.keep)
+            at = MOMENTS[i % len(MOMENTS)] if args.at is None else args.at
+            spec = dataclasses.replace(base, at=at, keep=args.keep)
             print(f"{name} run {i + 1}/{args.runs}: {spec.events:,} records at {spec.rate:g}/s, the fault at "
                   f"{spec.at:.0%} of the stream ...", file=sys.stderr)
             report = run(cfg, SCENARIOS[name], spec, i)
@@ -108,7 +111,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
             "Each run: a tenant of its own, the alarm-rate job submitted to the cluster profile's Flink "
             f"(parallelism 1, on-event watermarks), its results writer beside it, {FULL.events:,} simulated alarm "
             f"events ({SHORT.events:,} with --short) streamed at {FULL.rate:g}/s with out-of-order, late and bad "
-            "records; the fault strikes at 40%, 10% or 75% of the stream (run 1, 2, 3, ...). Then an exact check "
+            "records; the fault strikes at 40%, 10% or 75% of the stream (run 1, 2, 3, ...; --at picks one moment for all). Then an exact check "
             "of the committed results topic and the Cassandra rows against the oracle: every on-time record "
             "counted once, every late one once (on the late topic or in its window), every bad one on the "
             "dead-letter topic. Prints a table (fault, when, seconds until results flowed again, records in, "
@@ -119,5 +122,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--runs", type=Count("runs", 1, 100), default=1, help="runs of each scenario (default 1)")
     parser.add_argument("--short", action="store_true",
                         help=f"{SHORT.events:,} events and half the fault's hold: the CI version")
+    parser.add_argument("--at", type=SHARE, default=None, metavar="SHARE",
+                        help="strike every run at this share of the stream instead (0: as the stream starts, "
+                             "before the job's first checkpoint; the table's 'checkpoints before' says)")
     parser.add_argument("--keep", action="store_true", help="leave each run's topics and keyspace on the cluster")
     parser.set_defaults(func=_faults)
