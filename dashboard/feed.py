@@ -3,9 +3,10 @@
 One consumer per server process reads the committed records (read_committed) of every tenant's results,
 alerts, dead-letter and late topics by pattern, and the hub hands each record to the connections of the
 tenant its TOPIC names (the payload's tenant field is never trusted for routing), and to operators.
-The consumer starts LOOKBACK_MS before the server's start and the hub keeps the window rows it read in
-that span: rows committed but not yet copied into Cassandra by the results writer, which a resuming
-page must still receive.
+The consumer starts LOOKBACK_MS before the server's start and the hub keeps the window rows and alerts it read
+in that span: rows committed but not yet copied into Cassandra by the results writer, rows a page missed
+although older than its newest (the consumer reads partitions independently), and alerts, which have no
+table; a resuming page must still receive them.
 """
 
 from __future__ import annotations
@@ -78,7 +79,15 @@ class Event:
 
     @property
     def key(self) -> tuple | None:
-        return primary_key(self.table, self.row) if self.table is not None else None
+        """A window's primary key, an alert's alert_key; None for what a page does not key."""
+        if self.table is not None:
+            return primary_key(self.table, self.row)
+        return alert_key(self.row) if self.kind == "alert" else None
+
+
+def alert_key(row: dict) -> tuple:
+    """An alert's identity, as a page keys its highlights (None first: no window's key starts so)."""
+    return None, row["job"], row["key"], row["window_start"], row["metric"]
 
 
 def window_frame(tenant: str, table: ResultTable, row: dict, committed_ms: int | None, source: str) -> str:
@@ -114,8 +123,13 @@ def decode(topic: str, value: bytes | None, committed_ms: int) -> Event | None:
     if "payload" in record:  # a dead letter's bytes are not the page's to show: their size is
         record["payload_bytes"] = len(record.pop("payload") or b"")
     record.pop("tenant")
-    return Event(tenant, kind, None, record, committed_ms, json.dumps(
-        {"type": kind, "tenant": tenant, "row": record, "committed_ms": committed_ms}, separators=(",", ":")))
+    return Event(tenant, kind, None, record, committed_ms, diverted_frame(kind, tenant, record, committed_ms))
+
+
+def diverted_frame(kind: str, tenant: str, row: dict, committed_ms: int) -> str:
+    """The frame of an alert, dead letter or late record."""
+    return json.dumps({"type": kind, "tenant": tenant, "row": row, "committed_ms": committed_ms},
+                      separators=(",", ":"))
 
 
 class Connection:
@@ -151,8 +165,8 @@ class Connection:
         self.queue.put_nowait((frame, committed, received))
 
     def go_live(self, sent: set[tuple]) -> None:
-        """Send the buffered events, less the windows whose key is in `sent` (sent as history), then
-        follow live."""
+        """Send the buffered events, less the windows and alerts whose key is in `sent` (sent as history),
+        then follow live."""
         buffered, self.buffer = self.buffer or [], None
         for event in buffered:
             if event.key is None or event.key not in sent:
@@ -191,13 +205,16 @@ def _fan_out(connections: Iterable[Connection], events: list[Event], received: f
 
 
 class Hub:
-    """Lives on the event loop: the connections by tenant, the recent window rows, the figures."""
+    """Lives on the event loop: the connections by tenant, the recent window rows and alerts, the figures."""
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
         self.connections: dict[str | None, set[Connection]] = defaultdict(set)
+        # (tenant, table) -> window key -> (row, committed_ms); tenant -> alert key -> (row, committed_ms)
         self.recent: dict[tuple[str, str], dict[tuple, tuple[dict, int]]] = defaultdict(dict)
-        self._arrivals: deque[tuple[int, tuple[str, str], tuple]] = deque()  # the recent rows, oldest first
+        self.alerts: dict[str, dict[tuple, tuple[dict, int]]] = defaultdict(dict)
+        # (committed_ms, the dict above holding it, its key) of the recent rows and alerts, oldest first
+        self._arrivals: deque[tuple[int, dict[tuple, tuple[dict, int]], tuple]] = deque()
         self.figures: dict[str, TenantFigures] = defaultdict(TenantFigures)
         self.ready = asyncio.Event()  # set once the consumer has read its look-back
 
@@ -232,9 +249,11 @@ class Hub:
 
     def _remember(self, event: Event, now: float) -> None:
         figures = self.figures[event.tenant]
+        if event.kind in ("window", "alert"):
+            held = self.recent[(event.tenant, event.table.name)] if event.table else self.alerts[event.tenant]
+            held[event.key] = (event.row, event.committed_ms)
+            self._arrivals.append((event.committed_ms, held, event.key))
         if event.kind == "window":
-            self.recent[(event.tenant, event.table.name)][event.key] = (event.row, event.committed_ms)
-            self._arrivals.append((event.committed_ms, (event.tenant, event.table.name), event.key))
             job = JOB_OF_TABLE.get(event.table.name, event.table.name)
             figures.times[job].append(now)
             figures.results_total[job] += 1
@@ -244,11 +263,10 @@ class Hub:
             figures.late[job_of_source(event.row["source_topic"])] += 1
 
     def _forget(self, now: float) -> None:
-        """Drop recent rows older than the look-back and result times older than the rate's span."""
+        """Drop recent rows and alerts older than the look-back and result times older than the rate's span."""
         oldest = now * 1000 - LOOKBACK_MS
         while self._arrivals and self._arrivals[0][0] < oldest:
-            committed, table, key = self._arrivals.popleft()
-            rows = self.recent[table]
+            committed, rows, key = self._arrivals.popleft()
             if key in rows and rows[key][1] == committed:  # not replaced by a newer copy of the window since
                 del rows[key]
         for figures in self.figures.values():
@@ -256,11 +274,18 @@ class Hub:
                 while times and times[0] < now - RATE_SPAN_S:
                     times.popleft()
 
-    def recent_rows(self, tenant: str, table: str, since_ms: int | None) -> list[dict]:
-        """The recent rows of a tenant's table whose time is at or after `since_ms` (all for None)."""
+    def recent_rows(self, tenant: str, table: str, since_ms: int | None,
+                    committed_since: int | None = None) -> list[dict]:
+        """The recent rows of a tenant's table whose time is at or after `since_ms` (all for None), and those
+        committed at or after `committed_since` whatever their time."""
         rows = self.recent.get((tenant, table), {})
         column = RESULT_TABLES[table].clustering[0]
-        return [row for row, _ in rows.values() if since_ms is None or row[column] >= since_ms]
+        return [row for row, committed in rows.values() if since_ms is None or row[column] >= since_ms
+                or (committed_since is not None and committed >= committed_since)]
+
+    def recent_alerts(self, tenant: str) -> list[tuple[dict, int]]:
+        """The alerts of a tenant read in the look-back, (row, committed_ms) oldest first."""
+        return sorted(self.alerts.get(tenant, {}).values(), key=lambda alert: alert[1])
 
 
 class Feed:

@@ -4,6 +4,12 @@ A connection is registered with the hub before anything is read, so every event 
 buffered; the resume's history (Cassandra, and the hub's recent rows not yet there) is sent next, then
 the buffer less the windows the history already held (by primary key), then live events. Read together
 with the page's dedup by the same key (PROTOCOL.md), nothing is missed and nothing held twice.
+
+A page's newest window is not where its gap begins: the consumer reads partitions independently (and a
+partition waits behind an open transaction), so it can push a window of a later transaction before an older
+window of an earlier one, and a page gone between the two holds the newer. So a resume may also name the
+newest commit time it received (`committed_after`); every recent row committed from REORDER_MS before it
+comes again, whatever its window time.
 """
 
 from __future__ import annotations
@@ -12,12 +18,13 @@ import asyncio
 import json
 import logging
 import time
+from typing import NamedTuple
 
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dashboard.app import State, authenticate, own_origin, session_cookie
-from dashboard.feed import Connection, primary_key, window_frame
+from dashboard.feed import LOOKBACK_MS, Connection, alert_key, diverted_frame, primary_key, window_frame
 from dashboard.tokens import Principal
 from jobs.tables import RESULT_TABLES
 
@@ -26,6 +33,12 @@ RESUME_WAIT_S = 30.0
 RECHECK_S = 10.0  # how often the open connections' sessions are rechecked, and a connection looks at the answer
 HISTORY_QUEUED = 1000  # history frames queued for a page at most (its live events wait in the buffer meanwhile)
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# How much older than the newest result a page received one that the server reads after it can be: a job's
+# checkpoint appends its results over one interval (2 s by default) in every partition and commits them at once,
+# and the consumer may read one partition a checkpoint or two ahead of another; 30 s also covers slow
+# checkpoints. A partition held back longer (a transaction left open until a failed job's restart aborts it)
+# is beyond it.
+REORDER_MS = 30_000
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +51,22 @@ class FrameError(Exception):
         self.code = code
 
 
-def parse_resume(frame: dict) -> tuple[dict[str, int], bool, bool]:
-    """(after per table, whether to send the whole history of the tables not named, whether to batch live
-    events) of a resume frame."""
+class Resume(NamedTuple):
+    after: dict[str, int]  # per table, the newest time the page holds
+    history: bool  # whether to send the whole history of the tables not named
+    batch: bool  # whether to batch live events
+    committed_after: int | None  # the newest commit time of a live window the page received
+
+
+def _is_ms(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= LAST_MS
+
+
+def parse_resume(frame: dict) -> Resume:
+    """What a resume frame asks for."""
     if frame.get("type") != "resume":
         raise FrameError('the first frame is {"type": "resume", "after": {...}}')
-    extra = set(frame) - {"type", "after", "history", "batch"}
+    extra = set(frame) - {"type", "after", "history", "batch", "committed_after"}
     if extra:
         raise FrameError(f"resume has no field {sorted(extra)[0][:40]!r}")
     after, history, batch = frame.get("after", {}), frame.get("history", True), frame.get("batch", False)
@@ -53,9 +76,12 @@ def parse_resume(frame: dict) -> tuple[dict[str, int], bool, bool]:
     for table, ms in after.items():
         if table not in RESULT_TABLES:
             raise FrameError(f"resume: no table {table[:40]!r}")
-        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 <= ms <= LAST_MS:
+        if not _is_ms(ms):
             raise FrameError(f"resume: after[{table}] is epoch milliseconds from 0 to {LAST_MS}")
-    return after, history, batch
+    committed_after = frame.get("committed_after")
+    if committed_after is not None and not _is_ms(committed_after):
+        raise FrameError(f"resume: committed_after is epoch milliseconds from 0 to {LAST_MS}, or null")
+    return Resume(after, history, batch, committed_after)
 
 
 def parse_frame(message: dict) -> dict:
@@ -111,31 +137,46 @@ async def watch_sessions(state: State) -> None:
                 connection.ended = True
 
 
+async def _paced(connection: Connection, sender: asyncio.Task, frame: str) -> None:
+    """Queue a history frame, at the pace the page reads them."""
+    connection.send(frame)
+    while connection.queue.qsize() >= HISTORY_QUEUED:
+        if sender.done():
+            raise WebSocketDisconnect(1006)
+        await asyncio.sleep(0.01)
+
+
 async def _resume(state: State, principal: Principal, connection: Connection, sender: asyncio.Task,
-                  after: dict[str, int], history: bool) -> dict[str, int]:
-    """Send the history the resume asks for, then the buffer less what it held; rows sent per table."""
+                  resume: Resume) -> dict[str, int]:
+    """Send the history the resume asks for and the alerts of the look-back, then the buffer less what they
+    held; rows sent per table."""
     try:
         await asyncio.wait_for(state.hub.ready.wait(), RESUME_WAIT_S)
     except TimeoutError:
         raise FrameError("the server is still reading its look-back; reconnect and resume", 1013) from None
+    after = resume.after
+    committed_since = None if resume.committed_after is None else resume.committed_after - REORDER_MS
+    if committed_since is not None and committed_since < time.time() * 1000 - LOOKBACK_MS:
+        after = {}  # the hub has forgotten rows committed then: the named tables' whole history comes again
     sent: set[tuple] = set()
     counts: dict[str, int] = {}
     for tenant in await state.visible(principal):
         for name, table in sorted(RESULT_TABLES.items()):
-            if name not in after and not history:
+            if name not in resume.after and not resume.history:
                 continue
             since = after.get(name)
             rows = {primary_key(table, row): row for row in await run_in_threadpool(state.reader.since, table,
                                                                                        tenant, since)}
-            rows.update((primary_key(table, row), row) for row in state.hub.recent_rows(tenant, name, since))
+            rows.update((primary_key(table, row), row)
+                        for row in state.hub.recent_rows(tenant, name, since, committed_since))
             for key, row in sorted(rows.items(), key=lambda item: item[1][table.clustering[0]]):
-                connection.send(window_frame(tenant, table, row, None, "history"))
+                await _paced(connection, sender, window_frame(tenant, table, row, None, "history"))
                 sent.add(key)
-                while connection.queue.qsize() >= HISTORY_QUEUED:  # history at the pace the page reads it
-                    if sender.done():
-                        raise WebSocketDisconnect(1006)
-                    await asyncio.sleep(0.01)
             counts[name] = counts.get(name, 0) + len(rows)
+        if resume.after or resume.history:
+            for row, committed_ms in state.hub.recent_alerts(tenant):
+                await _paced(connection, sender, diverted_frame("alert", tenant, row, committed_ms))
+                sent.add(alert_key(row))
     connection.go_live(sent)
     return counts
 
@@ -154,8 +195,9 @@ async def stream(websocket: WebSocket) -> None:
     sender = asyncio.create_task(_send_loop(websocket, connection, state))
     try:
         message = await asyncio.wait_for(websocket.receive(), RESUME_WAIT_S)
-        after, history, connection.batch = parse_resume(parse_frame(message))
-        counts = await _resume(state, principal, connection, sender, after, history)
+        resume = parse_resume(parse_frame(message))
+        connection.batch = resume.batch
+        counts = await _resume(state, principal, connection, sender, resume)
         connection.send(json.dumps({"type": "synced", "rows": counts}))
         while True:
             try:  # a page that pings keeps no ended session alive: every frame and every RECHECK_S look

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -13,9 +14,9 @@ from starlette.requests import Request
 
 from connectors.cassandra import CassandraUnavailableError
 from dashboard.app import decode_page, encode_page, failed
-from dashboard.feed import RESULT_TOPICS, Connection, Hub, decode, reason_kind
+from dashboard.feed import LOOKBACK_MS, RESULT_TOPICS, Connection, Hub, decode, reason_kind
 from dashboard.metrics import CommitTimes, Metrics, PushDelays
-from dashboard.stream import FrameError, parse_frame, parse_resume
+from dashboard.stream import REORDER_MS, FrameError, Resume, _resume, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
 from jobs.tables import RESULT_TABLES
 from operators.ranges import QueryError, RangeQuery, parse_query
@@ -105,6 +106,12 @@ def test_recent_rows_keep_the_look_back_and_filter_by_time():
     ({"type": "resume", "history": "yes"}, "history and batch true or false"),
     ({"type": "resume", "batch": 1}, "history and batch true or false"),
     ({"type": "resume", "tenant": "globex"}, "no field 'tenant'"),
+    ({"type": "resume", "committed_after": "1"}, "committed_after is epoch milliseconds"),
+    ({"type": "resume", "committed_after": False}, "committed_after is epoch milliseconds"),
+    ({"type": "resume", "committed_after": 1.5}, "committed_after is epoch milliseconds"),
+    ({"type": "resume", "committed_after": -1}, "committed_after is epoch milliseconds"),
+    ({"type": "resume", "committed_after": 10**40}, "committed_after is epoch milliseconds"),
+    ({"type": "resume", "committed_after": {"alarm_rate": 1}}, "committed_after is epoch milliseconds"),
 ])
 def test_a_bad_resume_is_refused_with_its_reason(frame, reason):
     with pytest.raises(FrameError, match=reason):
@@ -112,8 +119,11 @@ def test_a_bad_resume_is_refused_with_its_reason(frame, reason):
 
 
 def test_a_good_resume():
-    assert parse_resume({"type": "resume", "after": {"alarm_rate": T0}}) == ({"alarm_rate": T0}, True, False)
-    assert parse_resume({"type": "resume", "history": False, "batch": True}) == ({}, False, True)
+    assert parse_resume({"type": "resume", "after": {"alarm_rate": T0}}) == Resume({"alarm_rate": T0}, True, False,
+                                                                                   None)
+    assert parse_resume({"type": "resume", "history": False, "batch": True, "committed_after": T0}) == Resume(
+        {}, False, True, T0)
+    assert parse_resume({"type": "resume", "committed_after": None}).committed_after is None
 
 
 @pytest.mark.parametrize(("message", "code"), [
@@ -223,3 +233,98 @@ def test_the_hub_times_a_reads_live_results_and_not_the_look_backs_replays():
     assert value("tenantstream_dashboard_receive_delay_seconds_count") == 1
     assert value("tenantstream_dashboard_receive_delay_seconds_sum") == pytest.approx(2.5)  # read 2.5 s after
     assert value("tenantstream_dashboard_handoff_delay_seconds_count") == 1
+
+
+def _window(start: int, committed: int, station: str = "S1"):
+    return decode("acme.results.alarm_rate", codec.encode("alarm_rate_result.v1", _result("acme", start, station)),
+                  committed)
+
+
+def _alert(start: int, committed: int):
+    alert = {"tenant": "acme", "job": "alarm_rate", "key": "S1/D1", "window_start": start, "window_end": start + 60_000,
+             "metric": "rate", "value": 0.9, "threshold": 0.5}
+    return decode("acme.alerts", codec.encode("alert.v1", alert), committed)
+
+
+class _State:
+    """What _resume reads: the hub, and a Cassandra that holds nothing yet (the writer is behind)."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+        self.reader = self
+
+    def since(self, table, tenant, since_ms):
+        return []
+
+    async def visible(self, principal):
+        return ["acme"]
+
+
+def _resumed(events: list, resume: Resume) -> list[dict]:
+    """The frames a connection resuming with `resume` gets from a hub that read `events` (the look-back)."""
+    async def run() -> list[dict]:
+        hub = Hub()
+        hub.ready.set()
+        hub.publish(events)
+        connection = Connection("acme")
+        hub.add(connection)
+        sender = asyncio.create_task(asyncio.sleep(60))
+        await _resume(_State(hub), None, connection, sender, resume)
+        sender.cancel()
+        return [json.loads(connection.queue.get_nowait()[0]) for _ in range(connection.queue.qsize())]
+
+    return asyncio.run(run())
+
+
+def test_a_resume_after_the_newest_commit_it_received_gets_an_older_window_read_after_it():
+    """k2@W1 committed first, in partition 1; k1@W2 after it, in partition 0, read first. A page gone between
+    the two holds k1@W2: its `after` (W2) alone skips k2@W1; with the commit time of k1@W2 it comes again."""
+    now = int(time.time() * 1000)
+    w1, w2 = _window(T0, now - 2_000, "S2"), _window(T0 + 60_000, now - 1_000)
+    older = _window(T0 - 60_000, now - REORDER_MS - 5_000, "S2")  # committed well before: the page holds it
+    by_time = Resume({"alarm_rate": T0 + 60_000}, True, False, None)
+    assert [(f["row"]["station_id"], f["row"]["window_start"]) for f in _resumed([older, w2, w1], by_time)
+            if f["type"] == "window"] == [("S1", T0 + 60_000)]
+    frames = _resumed([older, w2, w1], by_time._replace(committed_after=w2.committed_ms))
+    assert [(f["row"]["station_id"], f["row"]["window_start"], f["source"]) for f in frames
+            if f["type"] == "window"] == [("S2", T0, "history"), ("S1", T0 + 60_000, "history")]
+
+
+def test_a_commit_time_the_look_back_no_longer_covers_brings_the_whole_history():
+    now = int(time.time() * 1000)
+    events = [_window(T0 + i * 60_000, now - 2 * REORDER_MS) for i in range(3)]
+    resume = Resume({"alarm_rate": T0 + 120_000}, True, False, now - LOOKBACK_MS)
+    assert [f["row"]["window_start"] for f in _resumed(events, resume) if f["type"] == "window"] == [
+        T0, T0 + 60_000, T0 + 120_000]
+    assert len(_resumed(events, resume._replace(committed_after=now - 1_000))) == 1
+
+
+def test_a_resume_gets_the_alerts_of_the_look_back_once():
+    now = int(time.time() * 1000)
+    alerts = [_alert(T0, now - 2_000), _alert(T0 + 60_000, now - 1_000), _alert(T0, now - 500)]  # T0's twice
+    frames = _resumed([_window(T0, now - 3_000), *alerts], Resume({"alarm_rate": T0 + 60_000}, True, False, None))
+    assert sorted(f["row"]["window_start"] for f in frames if f["type"] == "alert") == [T0, T0 + 60_000]
+    assert not [f for f in _resumed(alerts, Resume({}, False, False, None)) if f["type"] == "alert"]
+
+
+def test_an_alert_read_while_the_history_loads_is_not_sent_twice():
+    async def run() -> list[dict]:
+        hub, connection = Hub(), Connection("acme")
+        hub.add(connection)
+        alert = _alert(T0, 5)
+        hub.publish([alert, _alert(T0 + 60_000, 6)])  # buffered: the connection is loading its history
+        connection.go_live({alert.key})
+        return [json.loads(connection.queue.get_nowait()[0]) for _ in range(connection.queue.qsize())]
+
+    assert [f["row"]["window_start"] for f in asyncio.run(run())] == [T0 + 60_000]
+
+
+def test_recent_rows_committed_since_whatever_their_time():
+    async def run() -> Hub:
+        hub = Hub()
+        hub.publish([_window(T0 + i, committed) for i, committed in ((0, 10**15 + 5), (1, 10**15), (2, 10**15))])
+        return hub
+
+    hub = asyncio.run(run())
+    assert sorted(r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", T0 + 2, 10**15 + 5)) == [T0, T0 + 2]
+    assert [r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", T0 + 2)] == [T0 + 2]
