@@ -46,7 +46,8 @@ export class Live {
       this.connects += 1;
       this.hooks.onState("syncing");
       // batch: one frame per read of live events (a checkpoint's windows) instead of one per window
-      socket.send(JSON.stringify({ type: "resume", after: this.store.newest(), history: true, batch: true }));
+      socket.send(JSON.stringify({ type: "resume", after: this.store.newest(),
+        committed_after: this.store.committedAfter(), history: true, batch: true }));
     };
     socket.onmessage = (event) => {
       this.frames += 1;

@@ -1,6 +1,7 @@
 // The rows the page holds, one per window: a map per table keyed by the window's identity
 // (PROTOCOL.md "Client dedup key"), so history overlapping live after a reconnect replaces a row
-// instead of doubling it, and the newest time per table and tenant is what a reconnect resumes after.
+// instead of doubling it, and the newest time per table and tenant is what a reconnect resumes after,
+// with the newest commit time received (committedAfter).
 
 const FEED_SIZE = 50;
 
@@ -13,6 +14,7 @@ export class Store {
   /** Forget every row (log out, a session that ended). */
   clear() {
     this.rows = new Map(); // table -> Map(key -> row)
+    this.committed = null; // the greatest committed_ms of the live windows received
     this.alerts = new Map(); // "job|tenant|key|window_start" -> alert row
     this.rejected = []; // newest first: {type, tenant, row}
     this.listeners = new Set();
@@ -35,6 +37,9 @@ export class Store {
       let held = this.rows.get(frame.table);
       if (!held) this.rows.set(frame.table, (held = new Map()));
       held.set(this.keyOf(frame.table, frame.row), { ...frame.row, tenant: frame.tenant });
+      if (frame.source === "live" && Number.isInteger(frame.committed_ms) && !(this.committed >= frame.committed_ms)) {
+        this.committed = frame.committed_ms;
+      }
     } else if (frame.type === "alert") {
       const a = frame.row;
       this.alerts.set([a.job, frame.tenant, a.key, a.window_start].join("|"), { ...a, tenant: frame.tenant });
@@ -72,6 +77,15 @@ export class Store {
       if (newest.size > 0 && newest.size === tenants.size) after[table] = Math.min(...newest.values());
     }
     return after;
+  }
+
+  /**
+   * The `committed_after` of a resume (null before any live window): the server's consumer reads partitions
+   * independently, so a window older than the newest held can come after it; the server sends again what
+   * was committed shortly before this, whatever its window time (PROTOCOL.md "Client dedup key").
+   */
+  committedAfter() {
+    return this.committed;
   }
 
   /** Whether an alert was raised for this job, tenant, key and window. */
