@@ -3,7 +3,10 @@ Cassandra by the real results writer; two tenants' clients at once; the server k
 and restarted. Tenant B never receives a frame of A (asserted on the frames), and A's client, resuming from
 the newest window it holds, ends holding exactly A's rows in Cassandra: none missing, none received twice
 (except the window at the resume point, which the protocol sends again on purpose); an operator's client
-ends holding both tenants' rows."""
+ends holding both tenants' rows. And the gap a window time alone leaves: the server reads a later transaction's
+window of partition 0 before an earlier transaction's window of partition 1, held back behind a transaction still
+open there (as a job's next checkpoint leaves one); a client gone between the two resumes with the commit time it
+received and gets the earlier window again, one without it never does."""
 
 from __future__ import annotations
 
@@ -41,11 +44,12 @@ class Committer:
         self.producer = producer(bootstrap, **{"transactional.id": transactional_id})
         self.producer.init_transactions(30)
 
-    def commit(self, records: list[dict]) -> None:
+    def commit(self, records: list[dict], partitions: list[int] | None = None) -> None:
+        """Commit `records`, each into its partition of `partitions` (the key's partition if not given)."""
         self.producer.begin_transaction()
-        for r in records:
+        for r, partition in zip(records, partitions or [-1] * len(records), strict=True):
             self.producer.produce(f"{r['tenant']}.results.alarm_rate", codec.encode("alarm_rate_result.v1", r),
-                                  key=r["station_id"].encode())
+                                  key=r["station_id"].encode(), partition=partition)
         self.producer.commit_transaction(30)
 
 
@@ -89,11 +93,12 @@ class Client:
             await ws.close()
 
 
-def _cassandra_rows(port: int, keyspace: str, tenant: str) -> dict[tuple, dict]:
+def _cassandra_rows(port: int, keyspace: str, tenant: str, stations: tuple[str, ...] = ("S0", "S1")
+                    ) -> dict[tuple, dict]:
     cluster, session = connect(port, keyspace)
     try:
         rows = {}
-        for station in ("S0", "S1"):
+        for station in stations:
             for row in session.execute(
                     "SELECT * FROM alarm_rate WHERE tenant = %s AND station_id = %s AND datapoint_id = 'D1'",
                     (tenant, station)):
@@ -174,3 +179,110 @@ def test_b_never_sees_a_and_a_resumes_after_a_kill_holding_exactly_cassandras_ro
         twice = {key for key, n in received.items() if n > 1}
         assert all(key[3] in client.resumed_at for key in twice), f"windows received twice: {sorted(twice)}"
         assert all(n <= 1 + client.resumed_at.count(key[3]) for key, n in received.items())
+
+
+def _window(tenant: str, station: str, minute: int) -> dict:
+    start = T0 + minute * MINUTE
+    return {"tenant": tenant, "station_id": station, "datapoint_id": "D1", "window_start": start,
+            "window_end": start + MINUTE, "fires": minute + 1, "events": 100, "rate": (minute + 1) / 100}
+
+
+async def _receive(base: str, cookie: str, resume: dict, held: dict[tuple, dict], until,
+                   synced: asyncio.Event | None = None) -> list[dict]:
+    """One connection: send `resume`, hold the windows received by primary key (set `synced` on the `synced`
+    frame), and close once `until(frame)`; the frames received."""
+    frames = []
+    async with await open_stream(base, cookie) as ws:
+        await ws.send(json.dumps({"type": "resume", **resume}))
+        while True:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
+            frames.append(frame)
+            if frame["type"] == "window":
+                held[tuple(frame["row"][c] for c in PRIMARY_KEY)] = frame["row"]
+            if frame["type"] == "synced" and synced is not None:
+                synced.set()
+            if until(frame):
+                return frames
+
+
+def test_a_window_read_after_a_newer_one_reaches_a_client_resuming_with_the_commit_time_it_received(
+        stack, unique, keyspace, store, tmp_path):
+    tenant = f"r{unique}"
+    bootstrap = stack.kafka.bootstrap
+    topic = f"{tenant}.results.alarm_rate"
+    ensure_topics(bootstrap, [topic, f"{tenant}.alerts"], partitions=2)
+    writer = ResultsWriter(bootstrap, stack.cassandra.port, ALARM_RATE_TABLE, [topic], f"it.{unique}.writer",
+                           keyspace)
+    writer_thread = threading.Thread(target=writer.run, daemon=True)
+    writer_thread.start()
+    committer = Committer(bootstrap, f"it.{unique}.results")
+    register(store, tenant)
+    served = Served(store.db.name, keyspace, f".*{unique}", tmp_path / "serve.log")
+    served.start()
+    open_transaction = producer(bootstrap, **{"transactional.id": f"it.{unique}.open"})
+    open_transaction.init_transactions(30)
+    k1_w1, k2_w1, k1_w2 = _window(tenant, "S1", 0), _window(tenant, "S2", 0), _window(tenant, "S1", 1)
+    alert = {"tenant": tenant, "job": "alarm_rate", "key": "S2/D1", "window_start": k2_w1["window_start"],
+             "window_end": k2_w1["window_end"], "metric": "rate", "value": 0.9, "threshold": 0.5}
+    try:
+        cookie = login(served.base, make_token(store, tenant)[1])
+        held = {"new": {}, "old": {}}  # resumes with committed_after / as a client before it did
+
+        async def scenario() -> dict[str, list[dict]]:
+            def synced(frame: dict) -> bool:
+                return frame["type"] == "synced"
+
+            def got_k1_w2(frame: dict) -> bool:
+                return frame["type"] == "window" and frame["row"]["window_start"] == k1_w2["window_start"]
+
+            live = {name: asyncio.Event() for name in held}
+            clients = {name: asyncio.create_task(_receive(served.base, cookie, {}, held[name], got_k1_w2,
+                                                          live[name])) for name in held}
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in live.values())), 30)
+            # Partition 1 waits behind a transaction left open, as a job's next checkpoint leaves one ...
+            open_transaction.begin_transaction()
+            open_transaction.produce(topic, codec.encode("alarm_rate_result.v1", _window(tenant, "S9", 9)),
+                                     partition=1)
+            assert open_transaction.flush(30) == 0
+            # ... so W1 of one transaction in partitions 0 and 1 and then W2 in partition 0 come as k1@W1, k1@W2:
+            # each client leaves on receiving k1@W2, before k2@W1 is read
+            await asyncio.to_thread(committer.commit, [k1_w1, k2_w1], [0, 1])
+            await asyncio.to_thread(committer.commit, [k1_w2], [0])
+            first = dict(zip(held, await asyncio.wait_for(asyncio.gather(*clients.values()), 30), strict=True))
+            alerts = producer(bootstrap)  # an alert while the clients are away (read before k2@W1 is)
+            alerts.produce(f"{tenant}.alerts", codec.encode("alert.v1", alert))
+            assert alerts.flush(30) == 0
+            open_transaction.abort_transaction(30)  # the server reads k2@W1 with no client to push it to
+            await asyncio.to_thread(writer.drain, 120)
+            await _until(lambda: _results_read(served.base, cookie) == 3, 30, "the server's read of the 3 windows")
+            resumed = {}
+            for name, frames in first.items():
+                committed = max(f["committed_ms"] for f in frames if f["type"] == "window" and f["source"] == "live")
+                resume = {"after": {"alarm_rate": max(row["window_start"] for row in held[name].values())},
+                          **({"committed_after": committed} if name == "new" else {})}
+                resumed[name] = await _receive(served.base, cookie, resume, held[name], synced)
+            resumed["reload"] = await _receive(served.base, cookie, {}, held.setdefault("reload", {}), synced)
+            return resumed
+
+        resumed = asyncio.run(scenario())
+    finally:
+        served.stop()
+        writer.stop()
+        writer_thread.join(30)
+
+    in_cassandra = _cassandra_rows(stack.cassandra.port, keyspace, tenant, ("S1", "S2"))
+    assert sorted(in_cassandra) == sorted(tuple(w[c] for c in PRIMARY_KEY) for w in (k1_w1, k2_w1, k1_w2))
+    k2 = tuple(k2_w1[c] for c in PRIMARY_KEY)
+    assert k2 in in_cassandra and k2 not in held["old"], "k2@W1 reached the client without committed_after: " \
+        "the server did not read it after k1@W2, and the test shows nothing"
+    assert held["new"] == in_cassandra and held["reload"] == in_cassandra
+    for name, frames in resumed.items():  # the alert committed while away, once, in the resume's history
+        assert [f["row"] for f in frames if f["type"] == "alert"] == [
+            {k: v for k, v in alert.items() if k != "tenant"}], name
+
+
+def _results_read(base: str, cookie: str) -> int:
+    """The results of the alarm_rate job the server has read (its operations figures)."""
+    status, _, body = request(base, "GET", "/api/v1/operations", cookie=cookie)
+    assert status == 200, body
+    return sum(job["results"] for job in json.loads(body)["jobs"] if job["job"] == "alarm_rate")
