@@ -86,8 +86,15 @@ class Event:
 
 
 def alert_key(row: dict) -> tuple:
-    """An alert's identity, as a page keys its highlights (None first: no window's key starts so)."""
-    return None, row["job"], row["key"], row["window_start"], row["metric"]
+    """An alert's identity, as a page keys its highlights."""
+    return row["job"], row["key"], row["window_start"], row["metric"]
+
+
+def sent_key(table: str | None, key: tuple) -> tuple:
+    """What a resume's history notes it sent: a window's key with its table's name (two tables' keys can be
+    equal: flow_aggregates_rollup's sensor and period against alarm_rate's station and datapoint), an alert's
+    with None."""
+    return table, key
 
 
 def window_frame(tenant: str, table: ResultTable, row: dict, committed_ms: int | None, source: str) -> str:
@@ -165,11 +172,11 @@ class Connection:
         self.queue.put_nowait((frame, committed, received))
 
     def go_live(self, sent: set[tuple]) -> None:
-        """Send the buffered events, less the windows and alerts whose key is in `sent` (sent as history),
-        then follow live."""
+        """Send the buffered events, less the windows and alerts whose sent_key is in `sent` (sent as
+        history), then follow live."""
         buffered, self.buffer = self.buffer or [], None
         for event in buffered:
-            if event.key is None or event.key not in sent:
+            if event.key is None or sent_key(event.table and event.table.name, event.key) not in sent:
                 self.send(event.frame, CommitTimes.of((event.committed_ms,)))
 
 

@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from dashboard.app import State, authenticate, own_origin, session_cookie
-from dashboard.feed import LOOKBACK_MS, Connection, alert_key, diverted_frame, primary_key, window_frame
+from dashboard.feed import LOOKBACK_MS, Connection, alert_key, diverted_frame, primary_key, sent_key, window_frame
 from dashboard.tokens import Principal
 from jobs.tables import RESULT_TABLES
 
@@ -171,12 +171,12 @@ async def _resume(state: State, principal: Principal, connection: Connection, se
                         for row in state.hub.recent_rows(tenant, name, since, committed_since))
             for key, row in sorted(rows.items(), key=lambda item: item[1][table.clustering[0]]):
                 await _paced(connection, sender, window_frame(tenant, table, row, None, "history"))
-                sent.add(key)
+                sent.add(sent_key(name, key))
             counts[name] = counts.get(name, 0) + len(rows)
         if resume.after or resume.history:
             for row, committed_ms in state.hub.recent_alerts(tenant):
                 await _paced(connection, sender, diverted_frame("alert", tenant, row, committed_ms))
-                sent.add(alert_key(row))
+                sent.add(sent_key(None, alert_key(row)))
     connection.go_live(sent)
     return counts
 

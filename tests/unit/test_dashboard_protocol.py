@@ -14,7 +14,7 @@ from starlette.requests import Request
 
 from connectors.cassandra import CassandraUnavailableError
 from dashboard.app import decode_page, encode_page, failed
-from dashboard.feed import LOOKBACK_MS, RESULT_TOPICS, Connection, Hub, decode, reason_kind
+from dashboard.feed import LOOKBACK_MS, RESULT_TOPICS, Connection, Hub, decode, reason_kind, sent_key
 from dashboard.metrics import CommitTimes, Metrics, PushDelays
 from dashboard.stream import REORDER_MS, FrameError, Resume, _resume, parse_frame, parse_resume
 from dashboard.tokens import TokenError, hash_token, parse_duration, token_id
@@ -75,7 +75,8 @@ def test_go_live_sends_the_buffer_less_the_windows_the_history_held():
                   for i in range(3)]
         hub.publish(events)
         assert connection.queue.qsize() == 0  # buffered until the history is sent
-        connection.go_live({events[0].key, events[2].key})
+        connection.go_live({sent_key("alarm_rate", events[0].key), sent_key("alarm_rate", events[2].key),
+                            sent_key("flow_aggregates_rollup", events[1].key)})  # another table's key alike
         hub.publish([decode("acme.results.alarm_rate",
                             codec.encode("alarm_rate_result.v1", _result("acme", T0 + 9)), 1)])
         return [json.loads(connection.queue.get_nowait()[0])["row"] for _ in range(connection.queue.qsize())]
@@ -313,7 +314,7 @@ def test_an_alert_read_while_the_history_loads_is_not_sent_twice():
         hub.add(connection)
         alert = _alert(T0, 5)
         hub.publish([alert, _alert(T0 + 60_000, 6)])  # buffered: the connection is loading its history
-        connection.go_live({alert.key})
+        connection.go_live({sent_key(None, alert.key)})
         return [json.loads(connection.queue.get_nowait()[0]) for _ in range(connection.queue.qsize())]
 
     assert [f["row"]["window_start"] for f in asyncio.run(run())] == [T0 + 60_000]
