@@ -22,6 +22,7 @@ from pathlib import Path
 
 from connectors import credentials
 from connectors.kafka import admin_client
+from pipeline.sql import jaas_line
 from stack import control, install, netns, processes
 from stack.config import StackConfig
 from stack.servers import NotReadyError, Server, kafka_node_name, servers
@@ -140,7 +141,7 @@ def quorum_leader(cfg: StackConfig) -> str:
                 "default.api.timeout.ms": "20000"}
     if login is not None:
         settings |= {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": login.mechanism,
-                     "sasl.jaas.config": credentials.jaas_line(
+                     "sasl.jaas.config": jaas_line(
                          login, "org.apache.kafka.common.security.plain.PlainLoginModule")}
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=cfg.run_dir, suffix=".properties") as conf:  # 0600: a password
