@@ -14,7 +14,7 @@ from pathlib import Path
 
 from faults.run import SCENARIOS, RunReport, RunSpec, run
 from stack import control
-from stack.config import use_profile
+from stack.config import StackConfig, use_profile
 from submit.arguments import SHARE, CommandError, Count
 
 RESULTS_DIR = Path(__file__).parents[1] / "faults" / "results"
@@ -78,6 +78,17 @@ def _faults(args: argparse.Namespace) -> int:
                            "`tenantstream stack up --profile cluster`", code=1)
     base = SHORT if args.short else FULL
     reports: list[RunReport] = []
+    try:
+        _run_all(cfg, names, base, args, reports)
+    finally:  # the runs that ended are reported even when a later one broke off
+        if reports:
+            _write(reports, args.short, started)
+    return 0 if all(r.equal for r in reports) else 1
+
+
+def _run_all(cfg: StackConfig, names: list[str], base: RunSpec, args: argparse.Namespace,
+             reports: list[RunReport]) -> None:
+    """Run each scenario `args.runs` times, adding each run's report to `reports` as it ends."""
     for name in names:
         for i in range(args.runs):
             at = MOMENTS[i % len(MOMENTS)] if args.at is None else args.at
@@ -89,14 +100,17 @@ def _faults(args: argparse.Namespace) -> int:
             print(_row(report), file=sys.stderr)
             for note in report.notes:
                 print(f"  {note}", file=sys.stderr)
+
+
+def _write(reports: list[RunReport], short: bool, started: float) -> None:
+    """Print the table and write it as JSON under faults/results/."""
     print(format_table(reports))
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"faults-{stamp}.json"
-    path.write_text(json.dumps({"when": stamp, "short": args.short, "runs": [dataclasses.asdict(r) for r in reports],
+    path.write_text(json.dumps({"when": stamp, "short": short, "runs": [dataclasses.asdict(r) for r in reports],
                                 "seconds": round(time.monotonic() - started, 1)}, indent=2))
     print(f"report written to {path}", file=sys.stderr)
-    return 0 if all(r.equal for r in reports) else 1
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -111,7 +125,8 @@ def add_command(commands: argparse._SubParsersAction) -> None:
             "Each run: a tenant of its own, the alarm-rate job submitted to the cluster profile's Flink "
             f"(parallelism 1, on-event watermarks), its results writer beside it, {FULL.events:,} simulated alarm "
             f"events ({SHORT.events:,} with --short) streamed at {FULL.rate:g}/s with out-of-order, late and bad "
-            "records; the fault strikes at 40%, 10% or 75% of the stream (run 1, 2, 3, ...; --at picks one moment for all). Then an exact check "
+            "records; the fault strikes at 40%, 10% or 75% of the stream (run 1, 2, 3, ...; --at picks one "
+            "moment for all). Then an exact check "
             "of the committed results topic and the Cassandra rows against the oracle: every on-time record "
             "counted once, every late one once (on the late topic or in its window), every bad one on the "
             "dead-letter topic. Prints a table (fault, when, seconds until results flowed again, records in, "
