@@ -27,6 +27,7 @@ from dashboard.app import State, authenticate, own_origin, session_cookie
 from dashboard.feed import LOOKBACK_MS, Connection, alert_key, diverted_frame, primary_key, sent_key, window_frame
 from dashboard.tokens import Principal
 from jobs.tables import RESULT_TABLES
+from pipeline.errors import DashboardError
 
 MAX_FRAME = 4096
 RESUME_WAIT_S = 30.0
@@ -43,7 +44,7 @@ REORDER_MS = 30_000
 log = logging.getLogger(__name__)
 
 
-class FrameError(Exception):
+class FrameError(DashboardError):
     """The client sent a frame the protocol does not allow; the message is the close reason."""
 
     def __init__(self, reason: str, code: int = 1008) -> None:

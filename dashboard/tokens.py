@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo.database import Database
 
+from pipeline.errors import DashboardError
 from submit.tenants import REGISTRY
 
 TOKENS = "dashboard_tokens"
@@ -30,7 +31,7 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MAX_DURATION = timedelta(days=366)
 
 
-class TokenError(ValueError):
+class TokenError(DashboardError, ValueError):
     """A token cannot be made or revoked as asked; the message says why."""
 
 

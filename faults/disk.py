@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.errors import FaultsError
 from stack import netns, processes
 from stack.config import StackConfig
 from stack.servers import servers
@@ -27,7 +28,7 @@ FILLER = "faults-filler"
 SIZE_MB = 32
 
 
-class DiskError(RuntimeError):
+class DiskError(FaultsError):
     """The small filesystem could not be made or mounted; the message says what failed."""
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from connectors import credentials
 from connectors.kafka import admin_client
+from pipeline.errors import FaultsError
 from pipeline.sql import jaas_line
 from stack import control, install, netns, processes
 from stack.config import StackConfig
@@ -30,7 +31,7 @@ from stack.servers import NotReadyError, Server, kafka_node_name, servers
 QUORUM_LEADER = Path(__file__).with_name("QuorumLeader.java")
 
 
-class FaultError(RuntimeError):
+class FaultError(FaultsError):
     """A node is unknown, not running, or a leader could not be found; the message says which."""
 
 

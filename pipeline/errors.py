@@ -51,3 +51,13 @@ class SubmitError(TenantstreamError):
 
 class StackSetupError(TenantstreamError, RuntimeError):
     """The local stack could not be installed, started or reached (stack/)."""
+
+
+class DashboardError(TenantstreamError):
+    """A login, token or WebSocket frame the dashboard refuses (dashboard/)."""
+
+    exit_code = 2
+
+
+class FaultsError(TenantstreamError, RuntimeError):
+    """A fault that could not be struck or undone on the cluster profile (faults/)."""

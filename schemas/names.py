@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+from pipeline.errors import SchemaError
+
 NAME_MAX = 64
 MAX_NAMES = 1_000  # names in one list, such as the tenants of one job
 NAME = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_-]{{0,{NAME_MAX - 1}}}")
@@ -45,21 +47,21 @@ def name_problem(value: object, what: str = "tenant") -> str | None:
 def check_name(value: str, what: str = "tenant") -> str:
     """`value` if it is a tenant or app name; ValueError saying why not."""
     if problem := name_problem(value, what):
-        raise ValueError(problem)
+        raise SchemaError(problem)
     return value
 
 
 def check_names(values: object, what: str = "tenant") -> tuple[str, ...]:
     """Tenant names, at least one, each once; ValueError naming the first problem."""
     if isinstance(values, str) or not isinstance(values, list | tuple):
-        raise ValueError(f"{what}s must be a list of names, not {type(values).__name__}")
+        raise SchemaError(f"{what}s must be a list of names, not {type(values).__name__}")
     if len(values) > MAX_NAMES:
-        raise ValueError(f"name at most {MAX_NAMES:,} {what}s, not {len(values):,}")
+        raise SchemaError(f"name at most {MAX_NAMES:,} {what}s, not {len(values):,}")
     names = tuple(check_name(v, what) for v in values)
     if not names:
-        raise ValueError(f"name at least one {what}, e.g. acme,globex")
+        raise SchemaError(f"name at least one {what}, e.g. acme,globex")
     if twice := sorted(n for n, count in Counter(names).items() if count > 1):
         several = len(twice) > 1
-        raise ValueError(f"{what}{'s' * several} {', '.join(twice[:3])}{' ...' * (len(twice) > 3)} "
+        raise SchemaError(f"{what}{'s' * several} {', '.join(twice[:3])}{' ...' * (len(twice) > 3)} "
                          f"{'are' if several else 'is'} named more than once")
     return names

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from connectors import credentials
+from pipeline.errors import StackSetupError
 from stack import install
 from stack.config import DEFAULT_CONFIG, StackConfig, load_config
 
@@ -28,7 +29,7 @@ CONF_DIR = Path(__file__).with_name("conf")
 AUTH_MARKER = "tenantstream-auth"  # in a data folder made with authentication on
 
 
-class NotReadyError(Exception):
+class NotReadyError(StackSetupError):
     """The server did not answer its probe (yet)."""
 
 

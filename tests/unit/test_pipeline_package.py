@@ -26,6 +26,7 @@ from pipeline.plan import plan
 from pipeline.sql import STOP_KINDS, WATERMARK_EMITS, stop_kind
 from pipeline.stages import AfterWindow, Aggregate, BeforeWindow, ResultStage, Window
 from pipeline.validation import Rule
+from schemas.names import check_names
 from tests.planned_jobs import RECORDING
 
 ROOT = Path(__file__).parents[2]
@@ -232,6 +233,10 @@ def test_each_package_has_its_subclass_of_the_root_error():
     from connectors.credentials import CredentialsError
     from connectors.kafka_access import AccessError
     from connectors.metadata import MetadataUnavailableError
+    from dashboard.stream import FrameError
+    from dashboard.tokens import TokenError
+    from faults.disk import DiskError
+    from faults.nodes import FaultError
     from jobs.rollup import RollupError
     from operators.periods import PeriodError
     from operators.ranges import QueryError
@@ -239,6 +244,7 @@ def test_each_package_has_its_subclass_of_the_root_error():
     from schemas.codec import DecodeError
     from stack.control import StackError
     from stack.install import InstallError
+    from stack.servers import NotReadyError
     from submit.arguments import CommandError
     from submit.cluster import ClusterError
     from submit.tenant_apps import AppError, AppRejected
@@ -248,10 +254,13 @@ def test_each_package_has_its_subclass_of_the_root_error():
               errors.ConnectorError: [CassandraUnavailableError, CredentialsError, AccessError,
                                       MetadataUnavailableError],
               errors.SubmitError: [CommandError, ClusterError, AppError, AppRejected],
-              errors.StackSetupError: [StackError, InstallError]}
+              errors.StackSetupError: [StackError, InstallError, NotReadyError],
+              errors.DashboardError: [TokenError, FrameError], errors.FaultsError: [FaultError, DiskError]}
     for base, members in family.items():
         assert issubclass(base, TenantstreamError)
         assert [m for m in members if not issubclass(m, base)] == [], base
+    with pytest.raises(errors.SchemaError, match="at least one tenant"):
+        check_names([], "tenant")
 
 
 @pytest.mark.parametrize(("error", "code", "line"), [
