@@ -443,12 +443,17 @@ def _results_leader(ctx: RunContext) -> str:
     return nodes.partition_leader(ctx.cfg, ctx.job.topics(ctx.tenant).results)
 
 
-def _job_taskmanager(ctx: RunContext) -> str:
-    """The TaskManager that runs the job's tasks (parallelism 1: all of them are on one)."""
-    for tm in flink_rest(ctx.cfg, "/taskmanagers", timeout=10)["taskmanagers"]:
-        if tm["freeSlots"] < tm["slotsNumber"]:
-            return taskmanager_name(ctx.cfg, ctx.cfg.flink.taskmanager_hosts.index(tm["id"].split(":")[0]))
-    raise nodes.FaultError("no TaskManager runs a task of the job")
+def _job_taskmanager(ctx: RunContext, wait_s: float = 30.0) -> str:
+    """The TaskManager that runs the job's tasks (parallelism 1: all of them are on one), waited for up to
+    `wait_s`: a job just RUNNING may not have its slot yet (a strike at moment 0 found none)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        for tm in flink_rest(ctx.cfg, "/taskmanagers", timeout=10)["taskmanagers"]:
+            if tm["freeSlots"] < tm["slotsNumber"]:
+                return taskmanager_name(ctx.cfg, ctx.cfg.flink.taskmanager_hosts.index(tm["id"].split(":")[0]))
+        if time.monotonic() > deadline:
+            raise nodes.FaultError(f"no TaskManager ran a task of the job {ctx.job_id} within {wait_s:g} s")
+        time.sleep(0.2)
 
 
 def _register(*scenarios: Scenario) -> None:
