@@ -230,7 +230,7 @@ class ResultsWriter(ResultFollower):
 
     def _start(self, replication: int, wait_s: float) -> None:
         """Make the table (as the admin) and the writer's session, trying again while Cassandra is unavailable."""
-        delay, deadline = min(0.5, self.retry_max_s), time.monotonic() + wait_s
+        delays, deadline = self._delays(), time.monotonic() + wait_s
         while True:
             try:
                 admin, session = connect(self.cassandra_port)
@@ -241,12 +241,19 @@ class ResultsWriter(ResultFollower):
                 self._connect()
                 return
             except _UNAVAILABLE as err:
+                delay = next(delays)
                 if time.monotonic() + delay > deadline:
                     raise
                 log.warning("%s: Cassandra is unavailable at the start (%s); trying again in %g s", self.name,
                             str(err).splitlines()[0][:200], delay)
                 time.sleep(delay)
-                delay = min(delay * 2, self.retry_max_s)
+
+    def _delays(self) -> Iterator[float]:
+        """The waits between tries while Cassandra is unavailable: 0.5 s, doubling, at most retry_max_s."""
+        delay = min(0.5, self.retry_max_s)
+        while True:
+            yield delay
+            delay = min(delay * 2, self.retry_max_s)
 
     def _connect(self) -> None:
         self.cluster, self.session = connect(self.cassandra_port, role="writer")
@@ -294,7 +301,7 @@ class ResultsWriter(ResultFollower):
     def _written_out(self, rows: list[tuple], sent: Upserts | BaseException) -> bool:
         """Wait until `rows` are written, sending them again while Cassandra is unavailable; False if the
         writer was stopped first."""
-        delay, failed_at = min(0.5, self.retry_max_s), None
+        delays, failed_at = self._delays(), None
         while True:
             try:
                 if isinstance(sent, BaseException):
@@ -309,9 +316,8 @@ class ResultsWriter(ResultFollower):
                     failed_at = time.monotonic()
                     log.warning("%s: Cassandra is unavailable (%s); waiting and writing %d rows again, at most "
                                 "%g s apart", self.name, str(err).splitlines()[0][:200], len(rows), self.retry_max_s)
-                if self._stop.wait(delay):
+                if self._stop.wait(next(delays)):
                     return False
-                delay = min(delay * 2, self.retry_max_s)
                 self.retries += 1
                 self.cluster.shutdown()  # a new session asks the node at once; the old one's reconnection backs off
                 try:

@@ -222,12 +222,18 @@ def _ms(value) -> int:
     return int(value.replace(tzinfo=UTC).timestamp() * 1000)
 
 
+def _checkpoint_counts(cfg: StackConfig, job_id: str) -> dict[str, int] | None:
+    """The job's checkpoints by outcome (Flink's REST API: completed, failed, ...); None if Flink did not say."""
+    with contextlib.suppress(NotReadyError, KeyError):
+        return flink_rest(cfg, f"/jobs/{job_id}/checkpoints", timeout=10)["counts"]
+    return None
+
+
 def _completed_checkpoints(cfg: StackConfig, job_id: str) -> int | None:
     """How many checkpoints the job has completed: 0 means a fault struck now meets a job with nothing to restore
     (the run at moment 0)."""
-    with contextlib.suppress(NotReadyError):
-        return int(flink_rest(cfg, f"/jobs/{job_id}/checkpoints", timeout=10)["counts"]["completed"])
-    return None
+    counts = _checkpoint_counts(cfg, job_id)
+    return None if counts is None else int(counts["completed"])
 
 
 def _failovers(cfg: StackConfig, job_id: str, notes: list[str]) -> int:
@@ -517,8 +523,7 @@ def fill_checkpoint_disk(ctx: RunContext, name: str) -> None:
 
 def free_checkpoint_disk(ctx: RunContext, name: str) -> None:
     """Remove the filler; note what the job's checkpoints did while the disk was full."""
-    with contextlib.suppress(NotReadyError, KeyError):
-        counts = flink_rest(ctx.cfg, f"/jobs/{ctx.job_id}/checkpoints", timeout=10)["counts"]
+    if (counts := _checkpoint_counts(ctx.cfg, ctx.job_id)) is not None:
         ctx.notes.append(f"while the disk was full: {counts['failed']} checkpoints failed, "
                          f"{counts['completed']} completed in all so far")
     disk.empty(disk.checkpoint_folder(ctx.cfg))
