@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -54,10 +54,10 @@ def topic_config(topic: str) -> dict[str, str]:
 def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, timeout: float = 60.0) -> None:
     """Create the topics that do not exist yet (replicated as the brokers' `default.replication.factor` says: 1 on
     the single-node stack, 3 on the multi-node one), and return once the broker lists them with their partitions,
-    each with a leader. (A broker that has just started can take seconds to load its partitions after it created
-    a topic: until then a reader would not see the new one.) Sensor
-    topics, new or not (the broker creates a topic a producer names), get broker-set append times, and results
-    topics no time limit (topic_config)."""
+    each with a leader that answers an offset look-up. (A broker that has just started can take seconds to load
+    its partitions after it created a topic: until then a reader would not see the new one.) Sensor topics, new
+    or not (the broker creates a topic a producer names), get broker-set append times, and results topics no
+    time limit (topic_config)."""
     admin = admin_client(bootstrap)
     topics = list(topics)
     existing = set(admin.list_topics(timeout=10).topics)
@@ -70,6 +70,7 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
             if "TOPIC_ALREADY_EXISTS" not in str(err):
                 raise RuntimeError(f"could not create topic {topic}: {err}") from err
     deadline = time.monotonic() + timeout
+    created = [t.topic for t in wanted]
     while wanted:
         listed = admin.list_topics(timeout=10).topics
         wanted = [t for t in wanted if not _led(listed.get(t.topic))]
@@ -77,6 +78,33 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
             raise RuntimeError(f"topics {', '.join(t.topic for t in wanted)} were created but the broker at "
                                f"{bootstrap} does not list them with a leader for each partition after {timeout:g} s")
         time.sleep(0.2 if wanted else 0)
+    if created:
+        _await_served(bootstrap, {t: len(listed[t].partitions) for t in created}, deadline)
+
+
+_NOT_SERVED_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                   KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
+
+
+def _await_served(bootstrap: str, partitions: dict[str, int], deadline: float) -> None:
+    """Return once every partition of `partitions` (topic: count) answers an offset look-up: a leader the
+    metadata names can refuse one (NOT_LEADER_OR_FOLLOWER) until its broker has loaded the partition, seen by a
+    bench run that asked for a new topic's offsets right after ensure_topics."""
+    consumer = Consumer(client_settings(bootstrap, **{"group.id": "tenantstream.ensure-topics"}))
+    try:
+        for topic, count in partitions.items():
+            for partition in range(count):
+                while True:
+                    try:
+                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                        break
+                    except KafkaException as err:
+                        if err.args[0].code() not in _NOT_SERVED_YET or time.monotonic() > deadline:
+                            raise RuntimeError(f"topic {topic} partition {partition} was created but its leader at "
+                                               f"{bootstrap} does not answer: {err.args[0].str()}") from err
+                        time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 def _led(topic: TopicMetadata | None) -> bool:
