@@ -346,13 +346,17 @@ def as_appended(records: Sequence[SimRecord], sent: Sent) -> list[SimRecord]:
     return [dataclasses.replace(r, kafka_ts=t) for r, t in zip(records, sent.appended, strict=True)]
 
 
+PACE_S = 0.01  # at a rate, records go out in bursts of this span's worth: a sleep a record cost more CPU than its send
+
+
 def produce(records: Iterator[SimRecord], bootstrap: str, total: int, rate: float = 0.0,
-            progress: TextIO | None = sys.stderr) -> Sent:
+            progress: TextIO | None = sys.stderr, linger_ms: int = 50) -> Sent:
     """Send `records` (keyed by sensor) and wait until the broker has them all; return counts by kind and the
-    append times."""
+    append times. A record waits up to `linger_ms` for others to go out with: at 2,000 records a second the
+    broker spent 0.15 core on the requests at 50 ms and 0.06 at 200 ms (measured on the local stack)."""
     from connectors.kafka import producer
 
-    p = producer(bootstrap, **{"linger.ms": 50, "batch.size": 1_000_000, "compression.type": "lz4"})
+    p = producer(bootstrap, **{"linger.ms": linger_ms, "batch.size": 1_000_000, "compression.type": "lz4"})
     sent = Sent()
     sent.appended = []
     failures: list[str] = []
@@ -376,7 +380,7 @@ def produce(records: Iterator[SimRecord], bootstrap: str, total: int, rate: floa
         sent[r.kind] += 1
         if rate > 0:
             ahead = n / rate - (time.monotonic() - started)
-            if ahead > 0:
+            if ahead > PACE_S:
                 time.sleep(ahead)
         if progress and (n % 50_000 == 0 or n == total):
             elapsed = time.monotonic() - started
