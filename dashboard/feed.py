@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 LOOKBACK_MS = 5 * 60_000
 RATE_SPAN_S = 60.0
 DISCOVER_S = 5.0
+FETCH_WAIT_MS = 50
 READY_WAIT_S = 20.0
 # A table's rows come from `<tenant>.results.<suffix>`: its own topic, else its job's, which is the table's name
 # but for the flow job's.
@@ -353,7 +354,11 @@ class Feed:
         """Read until stopped. Partitions assigned before the hub is ready hold the look-back: their records
         from before the start are replays, and the hub is ready once they are read to their ends of then.
         A failed round (the broker away, a bug) is logged and tried again a second later."""
-        consumer = committed_consumer(self.bootstrap, self.group, self.login, **{"fetch.wait.max.ms": 50})
+        # A fetch waiting on the broker returns as soon as one partition has committed records, but the records
+        # another partition got in the same commit then waited up to the next fetch's whole wait (500 ms by
+        # default; seen in bench.dashboard: a page got a checkpoint's windows in two frames 460 ms apart; as
+        # confluent-kafka-dotnet#1115 describes). A short wait bounds that, for a fetch 20 times a second.
+        consumer = committed_consumer(self.bootstrap, self.group, self.login, **{"fetch.wait.max.ms": FETCH_WAIT_MS})
         started, started_ms = time.monotonic(), int(time.time() * 1000)
         ends: dict[tuple[str, int], int] = {}  # of the partitions assigned before ready
         discovered, ready = 0.0, False
