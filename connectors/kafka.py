@@ -16,6 +16,7 @@ from confluent_kafka.admin import (
     ConfigEntry,
     ConfigResource,
     NewTopic,
+    OffsetSpec,
     ResourceType,
     TopicMetadata,
 )
@@ -79,32 +80,32 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
                                f"{bootstrap} does not list them with a leader for each partition after {timeout:g} s")
         time.sleep(0.2 if wanted else 0)
     if created:
-        _await_served(bootstrap, {t: len(listed[t].partitions) for t in created}, deadline)
+        _await_served(admin, bootstrap, {t: len(listed[t].partitions) for t in created}, deadline)
 
 
 _NOT_SERVED_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
                    KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
 
 
-def _await_served(bootstrap: str, partitions: dict[str, int], deadline: float) -> None:
+def _await_served(admin: AdminClient, bootstrap: str, partitions: dict[str, int], deadline: float) -> None:
     """Return once every partition of `partitions` (topic: count) answers an offset look-up: a leader the
-    metadata names can refuse one (NOT_LEADER_OR_FOLLOWER) until its broker has loaded the partition, seen by a
-    bench run that asked for a new topic's offsets right after ensure_topics."""
-    consumer = Consumer(client_settings(bootstrap, **{"group.id": "tenantstream.ensure-topics"}))
-    try:
-        for topic, count in partitions.items():
-            for partition in range(count):
-                while True:
-                    try:
-                        consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-                        break
-                    except KafkaException as err:
-                        if err.args[0].code() not in _NOT_SERVED_YET or time.monotonic() > deadline:
-                            raise RuntimeError(f"topic {topic} partition {partition} was created but its leader at "
-                                               f"{bootstrap} does not answer: {err.args[0].str()}") from err
-                        time.sleep(0.2)
-    finally:
-        consumer.close()
+    metadata names can refuse one (NOT_LEADER_OR_FOLLOWER) until its broker has loaded the partition (a bench run
+    failed so when it asked for a new topic's offsets right after ensure_topics). Asked through the admin client,
+    all the partitions still refusing in one round."""
+    waiting = [TopicPartition(topic, p) for topic, count in partitions.items() for p in range(count)]
+    while waiting:
+        futures = admin.list_offsets({tp: OffsetSpec.latest() for tp in waiting}, request_timeout=10)
+        refused = []
+        for tp, future in futures.items():
+            try:
+                future.result()
+            except KafkaException as err:
+                if err.args[0].code() not in _NOT_SERVED_YET or time.monotonic() > deadline:
+                    raise RuntimeError(f"topic {tp.topic} partition {tp.partition} was created but its leader at "
+                                       f"{bootstrap} does not answer: {err.args[0].str()}") from err
+                refused.append(tp)
+        waiting = refused
+        time.sleep(0.02 if waiting else 0)  # refused for 40-80 ms after it is listed, on the local stack
 
 
 def _led(topic: TopicMetadata | None) -> bool:
