@@ -83,8 +83,11 @@ def ensure_topics(bootstrap: str, topics: Iterable[str], partitions: int = 2, ti
         _await_served(admin, bootstrap, {t: len(listed[t].partitions) for t in created}, deadline)
 
 
+# What a partition's new leader answers while it takes the partition on (UNKNOWN_LEADER_EPOCH: "Leader epoch is
+# newer than broker epoch", seen in CI right after the topic was listed).
 _NOT_SERVED_YET = {KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
-                   KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION}
+                   KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION, KafkaError.UNKNOWN_LEADER_EPOCH,
+                   KafkaError.FENCED_LEADER_EPOCH, KafkaError.REPLICA_NOT_AVAILABLE, KafkaError.OFFSET_NOT_AVAILABLE}
 
 
 def _await_served(admin: AdminClient, bootstrap: str, partitions: dict[str, int], deadline: float) -> None:
@@ -100,7 +103,8 @@ def _await_served(admin: AdminClient, bootstrap: str, partitions: dict[str, int]
             try:
                 future.result()
             except KafkaException as err:
-                if err.args[0].code() not in _NOT_SERVED_YET or time.monotonic() > deadline:
+                transient = err.args[0].code() in _NOT_SERVED_YET or err.args[0].retriable()
+                if not transient or time.monotonic() > deadline:
                     raise RuntimeError(f"topic {tp.topic} partition {tp.partition} was created but its leader at "
                                        f"{bootstrap} does not answer: {err.args[0].str()}") from err
                 refused.append(tp)
