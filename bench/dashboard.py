@@ -517,13 +517,12 @@ def run(args: argparse.Namespace) -> dict:
             "Authorization": f"Bearer {tokens.create(tenants[0], True, timedelta(hours=1))[1]}"})
         exposition = urllib.request.urlopen(scrape, timeout=10).read().decode()
         delays = [d for r in results for d in r["delays_ms"]]
-        commit_delays = [d for r in results for seen, d in r["commit_delays_ms"] if seen >= warmed_ms]
-        warmup_delays = [d for r in results for seen, d in r["commit_delays_ms"] if seen < warmed_ms]
+        warmup_delays: list[float] = []
         bursts: dict[float, list[float]] = defaultdict(list)  # a watcher's read: the results one commit made visible
         for r in results:
             for seen, d in r["commit_delays_ms"]:
-                if seen >= warmed_ms:
-                    bursts[seen].append(d)
+                (warmup_delays if seen < warmed_ms else bursts[seen]).append(d)
+        commit_delays = [d for delays_of_read in bursts.values() for d in delays_of_read]
         report = {
             "clients": args.clients, "tenants": args.tenants, "batch_frames": not args.single_frames,
             "source": "the alarm-rate job" if args.job else "emulated checkpoints",
