@@ -31,7 +31,7 @@ from pipeline.errors import DashboardError
 
 MAX_FRAME = 4096
 RESUME_WAIT_S = 30.0
-RECHECK_S = 10.0  # how often the open connections' sessions are rechecked, and a connection looks at the answer
+RECHECK_S = 10.0  # how often the open connections' sessions are rechecked
 HISTORY_QUEUED = 1000  # history frames queued for a page at most (its live events wait in the buffer meanwhile)
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # How much older than the newest result a page received one that the server reads after it can be: a job's
@@ -108,6 +108,9 @@ async def _send_loop(websocket: WebSocket, connection: Connection, state: State)
         if connection.overrun.is_set():
             await websocket.close(1013, "the page fell too far behind; reconnect and resume")
             return
+        if frame is None:  # logged out, revoked or expired meanwhile (watch_sessions)
+            await websocket.close(1008, "the session ended")
+            return
         await websocket.send_text(frame)
         now = time.time()
         if committed is not None:
@@ -119,7 +122,7 @@ async def _send_loop(websocket: WebSocket, connection: Connection, state: State)
 async def watch_sessions(state: State) -> None:
     """Every RECHECK_S, whether the sessions and tokens of all open connections still hold, in one look-up for
     all (a look-up per connection was 100 queries a second for 500 pages, and their threads took the event
-    loop's turn); marks the connections whose session ended, which then close within RECHECK_S."""
+    loop's turn); ends the connections whose session ended, which close once they have sent what was queued."""
     while True:
         await asyncio.sleep(RECHECK_S)
         connections = [c for group in list(state.hub.connections.values()) for c in group]
@@ -135,7 +138,7 @@ async def watch_sessions(state: State) -> None:
         for connection in connections:
             session = connection.session_id
             if connection.token_id not in tokens or (session is not None and session not in sessions):
-                connection.ended = True
+                connection.end()
 
 
 async def _paced(connection: Connection, sender: asyncio.Task, frame: str) -> None:
@@ -200,16 +203,10 @@ async def stream(websocket: WebSocket) -> None:
         connection.batch = resume.batch
         counts = await _resume(state, principal, connection, sender, resume)
         connection.send(json.dumps({"type": "synced", "rows": counts}))
+        # Only pings from now on; an ended session is closed by the sender. (A wait with a timeout here made
+        # a task a connection every RECHECK_S: for 500 pages, garbage that made the collector walk them all.)
         while True:
-            try:  # a page that pings keeps no ended session alive: every frame and every RECHECK_S look
-                message = await asyncio.wait_for(websocket.receive(), RECHECK_S)
-            except TimeoutError:
-                message = None
-            if connection.ended:  # logged out, revoked or expired meanwhile (watch_sessions)
-                raise FrameError("the session ended")
-            if message is None:
-                continue
-            frame = parse_frame(message)
+            frame = parse_frame(await websocket.receive())
             if frame["type"] != "ping":
                 raise FrameError(f"after resume a client sends only ping, not {frame['type'][:40]!r}")
             connection.send('{"type":"pong"}')
