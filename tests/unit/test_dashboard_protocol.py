@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gc
 import json
 import time
 from datetime import timedelta
@@ -329,3 +330,22 @@ def test_recent_rows_committed_since_whatever_their_time():
     hub = asyncio.run(run())
     assert sorted(r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", T0 + 2, 10**15 + 5)) == [T0, T0 + 2]
     assert [r["window_start"] for r in hub.recent_rows("acme", "alarm_rate", T0 + 2)] == [T0 + 2]
+
+
+def test_what_the_hub_holds_is_nothing_the_garbage_collector_walks():
+    """A look-back holds 100,000 rows; had they been tracked objects, every full collection walked them all."""
+    async def run() -> Hub:
+        hub = Hub()
+        now = int(time.time() * 1000)
+        hub.publish([_window(T0 + i * 60_000, now, station) for i in range(3) for station in ("S1", "S2")]
+                    + [_alert(T0, now)])
+        return hub
+
+    hub = asyncio.run(run())
+    gc.collect()  # the collector untracks a tuple of plain values when it looks at it once those inside are:
+    gc.collect()  # a second collection, as the tuples of a row's key may come later in its list than the arrival
+    held = [*hub.recent.values(), *hub.committed.values()]
+    assert sum(len(rows) for rows in hub.recent.values()) == 7 and len(hub._arrivals) == 7
+    assert not [value for rows in held for item in rows.items() for value in item if gc.is_tracked(value)]
+    assert not [arrival for arrival in hub._arrivals if gc.is_tracked(arrival)]
+    assert [a["metric"] for a, _ in hub.recent_alerts("acme")] == ["rate"]
