@@ -224,7 +224,7 @@ def _describe(table: str) -> dict:
     t = RESULT_TABLES[table]
     columns = t.columns()
     return {"name": t.name, "time": t.clustering[0], "keys": list(t.partition_key[1:]),
-            "primary_key": [*t.partition_key, *t.clustering],
+            "primary_key": list(t.primary_key),
             "columns": [{"name": name, "type": cql_type} for name, cql_type in columns],
             "numeric": [name for name, cql_type in columns if cql_type in NUMERIC_TYPES]}
 

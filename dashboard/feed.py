@@ -63,11 +63,11 @@ def reason_kind(reason: str) -> str:
 
 def primary_key(table: ResultTable, row: dict) -> tuple:
     """A row's identity in its table (every primary-key column, tenant first): the dedup key."""
-    return _key_getter(table.name, (*table.partition_key, *table.clustering))(row)
+    return _key_getter(table.primary_key)(row)
 
 
 @cache
-def _key_getter(name: str, columns: tuple[str, ...]) -> Callable[[dict], tuple]:
+def _key_getter(columns: tuple[str, ...]) -> Callable[[dict], tuple]:
     """The columns of a row, as a tuple (a table's key has the tenant and a time at least); made once a table."""
     return itemgetter(*columns)
 

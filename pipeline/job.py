@@ -120,6 +120,11 @@ class ResultTable:
     # job's one results topic `<tenant>.results.<job>` when empty.
     topic: str = ""
 
+    @property
+    def primary_key(self) -> tuple[str, ...]:
+        """Every primary-key column, the partition key's first."""
+        return (*self.partition_key, *self.clustering)
+
     def columns(self) -> list[tuple[str, str]]:
         """(name, CQL type) of every field of the schema, in order."""
         return [(f["name"], _CQL_TYPES[_avro_kind(f["type"])]) for f in codec.schema(self.schema).parsed["fields"]]
