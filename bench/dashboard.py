@@ -47,7 +47,7 @@ import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.measure import READY, _cpu, _idle, _process_table, _tree
-from connectors.kafka import committed_consumer, delete_topics, ensure_topics, producer, read_all
+from connectors.kafka import committed_consumer, delete_topics, ensure_topics, producer, read_all, read_arrived
 from connectors.metadata import MetadataStore
 from dashboard.feed import FETCH_WAIT_MS
 from dashboard.tokens import TokenStore
@@ -358,12 +358,12 @@ def _watch(bootstrap: str, run_id: str, tenants: list[str], pipe: Connection) ->
     assigned = False
     try:
         while not pipe.poll():
-            first = consumer.poll(0.1)
+            messages = read_arrived(consumer, 0.1)
             seen = time.time() * 1000
             if not assigned and consumer.assignment():
                 assigned = True
                 pipe.send("assigned")
-            for msg in [first, *consumer.consume(999, timeout=0)] if first is not None else ():
+            for msg in messages:
                 if msg.error():
                     continue
                 row = codec.decode(msg.value(), "alarm_rate_result.v1", logical_types=False)

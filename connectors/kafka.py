@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -172,6 +172,13 @@ def committed_consumer(bootstrap: str, group: str, login: Login | None = None, *
     return group_consumer(bootstrap, group, login, **{"auto.offset.reset": "earliest",
                                                        "isolation.level": "read_committed", "enable.auto.commit": False,
                                                        **settings})
+
+
+def read_arrived(consumer: Consumer, timeout: float) -> list[Message]:
+    """The first record as soon as it comes (within `timeout` seconds), then what has come with it; none if
+    nothing came. (`consume(n, timeout)` alone waits for n records or the whole timeout.)"""
+    first = consumer.poll(timeout)
+    return [first, *consumer.consume(999, timeout=0)] if first is not None else []
 
 
 def read_all(bootstrap: str, topics: list[str], group: str, idle_seconds: float = 3.0,

@@ -27,7 +27,7 @@ from operator import itemgetter
 import orjson
 from confluent_kafka import OFFSET_END, Consumer, KafkaException, TopicPartition
 
-from connectors.kafka import committed_consumer
+from connectors.kafka import committed_consumer, read_arrived
 from connectors.kafka_access import DASHBOARD_GROUPS
 from dashboard.metrics import CommitTimes, Metrics
 from dashboard.operations import JOB_OF_TABLE, job_of_source
@@ -389,10 +389,9 @@ class Feed:
                         if not ready:
                             ends.update(new)
                         discovered = time.monotonic()
-                    # The first record as soon as it comes, then what has come with it: consume(n, timeout)
-                    # alone waits for n records or the timeout, which held every result up to 100 ms.
-                    first = consumer.poll(0.1) if self.assigned else None
-                    messages = [first, *consumer.consume(999, timeout=0)] if first is not None else []
+                    # Not consume(n, timeout): it waited for n records or the timeout, holding every result up to
+                    # 100 ms.
+                    messages = read_arrived(consumer, 0.1) if self.assigned else []
                     received = time.time()
                     events = []
                     for msg in messages:
